@@ -1,0 +1,15 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+  tf.random.set_seed(1234)
+  np.random.seed(1234)
+  yield
+  tf.keras.mixed_precision.set_global_policy("float32")

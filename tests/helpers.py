@@ -1,0 +1,41 @@
+"""Tiny models and images shared by the tests."""
+
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+from tfquant import data, models, train
+
+TINY = dict(num_filters=8, latent_filters=12)
+
+
+def sample_image(height=None, width=None, index=0):
+  image = data.read_image(data.image_paths(data.sample_dir())[index])
+  return image[:height, :width]
+
+
+def random_image(height, width, seed=0):
+  return np.random.RandomState(seed).randint(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=None)
+def trained(arch, ent_quant="noise", dec_quant=None, steps=80):
+  """A tiny model trained briefly on sample patches, finalized for coding (cached)."""
+  tf.random.set_seed(0)
+  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, lmbda=0.01, **TINY)
+  dataset = data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0)
+  train.fit(model, dataset, steps, learning_rate=2e-3)
+  model.finalize()
+  return model
+
+
+def hard_forward(model, image):
+  """The uint8 reconstruction of the hard-quantized forward pass."""
+  x = tf.constant(image[None], tf.float32) / 255.0
+  x_hat = model(x, training=False)["x_hat"][0]
+  return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8).numpy()
+
+
+def coded_bytes(pieces):
+  return sum(len(p.numpy()[0]) for p in pieces[1:])

@@ -1,0 +1,135 @@
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfquant import models
+from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
+from tests.helpers import TINY, coded_bytes, hard_forward, random_image, sample_image, trained
+
+PAIRS = [("noise", "noise"), ("universal", "dsq"), ("ste", "ste"), ("sga", "universal")]
+
+
+def test_names_and_unknown_arch():
+  assert {"balle2017", "balle2018"} <= set(models.names())
+  with pytest.raises(ValueError, match="balle2018"):
+    models.create("balle2099")
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_training_forward_terms(arch):
+  model = models.create(arch, lmbda=0.02, **TINY)
+  x = tf.random.uniform([2, 64, 48, 3])
+  out = model(x, training=True)
+  assert out["x_hat"].shape == x.shape
+  expected_mse = np.mean((255 * x.numpy() - 255 * out["x_hat"].numpy())**2)
+  np.testing.assert_allclose(out["mse"], expected_mse, rtol=1e-4)
+  np.testing.assert_allclose(out["loss"], 0.02 * out["mse"] + out["bpp"], rtol=1e-5)
+  parts = sum(float(v) for k, v in out.items() if k.startswith("bpp_"))
+  np.testing.assert_allclose(parts, out["bpp"], rtol=1e-5)
+  assert float(out["bpp"]) > 0
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+@pytest.mark.parametrize("ent_quant,dec_quant", PAIRS)
+def test_decompress_equals_hard_forward(arch, ent_quant, dec_quant):
+  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, **TINY)
+  model.finalize()
+  image = sample_image(96, 160)
+  pieces = model.compress(image)
+  assert len(pieces) == 1 + model.num_strings
+  np.testing.assert_array_equal(model.decompress(*pieces).numpy(), hard_forward(model, image))
+
+
+@pytest.mark.parametrize("codec_cls", [FactorizedCodec, GaussianConditionalCodec])
+def test_decoded_symbols_equal_encoded(codec_cls):
+  codec = codec_cls("universal", "dsq")
+  y = tf.random.normal([1, 6, 7, 5]) * 4
+  scale = tf.random.uniform(y.shape, 0.05, 10.0)
+  mean = tf.random.normal(y.shape)
+  if codec_cls is FactorizedCodec:
+    codec(y, training=True)
+    codec.finalize()
+    expected = codec.quantize(y)
+    decoded = codec.decompress(codec.compress(y), tf.constant([6, 7]))
+  else:
+    codec.finalize()
+    expected = tf.round(y - mean) + mean
+    decoded = codec.decompress(codec.compress(y, scale, mean), scale, mean)
+  np.testing.assert_array_equal(decoded.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_coded_bytes_close_to_ideal(arch):
+  model = trained(arch)
+  image = sample_image(256, 384)
+  pieces = model.compress(image)
+  x = tf.constant(image[None], tf.float32) / 255.0
+  ideal_bytes = float(model(x, training=False)["bpp"]) * image.shape[0] * image.shape[1] / 8
+  actual = coded_bytes(pieces)
+  assert actual <= 1.01 * ideal_bytes + 8, (actual, ideal_bytes)
+  assert actual >= 0.99 * ideal_bytes - 8, (actual, ideal_bytes)
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+@pytest.mark.parametrize("height,width", [(1, 1), (17, 33), (64, 64), (513, 769)])
+def test_odd_sizes_round_trip(arch, height, width):
+  model = trained(arch)
+  image = random_image(height, width) if height < 64 else sample_image(index=1)
+  image = np.resize(image, (height, width, 3)) if image.shape[:2] != (height, width) else image
+  decoded = model.decompress(*model.compress(image)).numpy()
+  assert decoded.shape == (height, width, 3)
+  np.testing.assert_array_equal(decoded, hard_forward(model, image))
+
+
+def test_grayscale_is_converted_with_warning_and_rgba_refused():
+  model = trained("balle2017")
+  gray = sample_image(32, 48)[..., :1]
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    pieces = model.compress(gray)
+  assert any("Grayscale" in str(w.message) for w in caught)
+  np.testing.assert_array_equal(model.decompress(*pieces).numpy(),
+                                hard_forward(model, np.repeat(gray, 3, axis=-1)))
+  with pytest.raises(ValueError, match="RGBA"):
+    model.compress(np.zeros([8, 8, 4], np.uint8))
+  with pytest.raises(ValueError, match="uint8"):
+    model.compress(np.zeros([8, 8, 3], np.float32))
+  with pytest.raises(ValueError, match="no pixels"):
+    model.compress(np.zeros([0, 8, 3], np.uint8))
+
+
+def test_compress_before_finalize_is_a_clear_error():
+  model = models.create("balle2018", **TINY)
+  with pytest.raises(RuntimeError, match="finalize"):
+    model.compress(random_image(16, 16))
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_save_and_reload_give_identical_outputs_and_bitstreams(arch, tmp_path):
+  model = trained(arch, "universal", "dsq")
+  models.save(model, str(tmp_path))
+  clone = models.load(str(tmp_path))
+  assert clone.get_config() == model.get_config()
+  image = sample_image(80, 112)
+  x = tf.constant(image[None], tf.float32) / 255.0
+  np.testing.assert_array_equal(clone(x, training=False)["x_hat"], model(x, training=False)["x_hat"])
+  pieces, clone_pieces = model.compress(image), clone.compress(image)
+  for a, b in zip(pieces, clone_pieces):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  np.testing.assert_array_equal(clone.decompress(*pieces), model.decompress(*pieces))
+
+
+def test_unfinalized_model_saves_and_reloads(tmp_path):
+  model = models.create("balle2017", ent_quant="sga", **TINY)
+  models.save(model, str(tmp_path))
+  clone = models.load(str(tmp_path))
+  assert not clone.finalized
+  x = tf.random.uniform([1, 32, 32, 3])
+  np.testing.assert_array_equal(clone(x, training=False)["x_hat"], model(x, training=False)["x_hat"])
+
+
+def test_load_missing_directory_is_clear(tmp_path):
+  with pytest.raises(FileNotFoundError, match="model.json"):
+    models.load(str(tmp_path / "nothing"))

@@ -1,0 +1,104 @@
+"""Images in, tensors out: reading files, and random-crop training pipelines."""
+
+import glob
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from PIL import Image
+
+SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "sample_images")
+SHARED_DATA_DIR = os.path.abspath(
+    os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"))
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def sample_dir():
+  """The small image set shipped inside the package."""
+  return SAMPLE_DIR
+
+
+def shared_dir(name):
+  """`../shared/data/<name>` beside the repository, or None where it is absent."""
+  path = os.path.join(SHARED_DATA_DIR, name)
+  return path if os.path.isdir(path) else None
+
+
+def image_paths(pattern):
+  """Image files of a directory or glob pattern, sorted. Raises if there are none."""
+  if os.path.isdir(pattern):
+    paths = [os.path.join(pattern, f) for f in os.listdir(pattern)]
+  else:
+    paths = glob.glob(pattern)
+  paths = sorted(p for p in paths if p.lower().endswith(IMAGE_EXTENSIONS))
+  if not paths:
+    raise FileNotFoundError(f"No PNG/JPEG images match {pattern!r}.")
+  return paths
+
+
+def read_image(path):
+  """Reads an image file as an H×W×3 uint8 array.
+
+  Grayscale and palette images are converted with a warning; alpha is dropped with a warning
+  (composited on nothing: the colour channels are kept); 16-bit images are scaled to 8 bits.
+  Anything else, or a file that is not an image, raises ValueError.
+  """
+  try:
+    with Image.open(path) as image:
+      image.load()
+      mode = image.mode
+      if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        scale = 255.0 / 65535.0 if array.max() > 255 else 1.0
+        warnings.warn(f"{path}: 16-bit grayscale converted to 8-bit RGB.")
+        array = np.round(array * scale).clip(0, 255).astype(np.uint8)
+        return np.repeat(array[..., None], 3, axis=-1)
+      if mode != "RGB":
+        if mode not in ("L", "LA", "P", "PA", "RGBA", "CMYK", "1", "YCbCr"):
+          raise ValueError(f"{path}: unsupported image mode {mode!r}.")
+        warnings.warn(f"{path}: {mode} image converted to RGB"
+                      f"{' (alpha dropped)' if 'A' in mode else ''}.")
+        image = image.convert("RGB")
+      return np.asarray(image, dtype=np.uint8)
+  except (OSError, Image.DecompressionBombError, SyntaxError) as error:
+    raise ValueError(f"{path}: not a readable image ({error}).") from error
+
+
+def write_png(path, image):
+  Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+
+
+def _decode(path):
+  return tf.image.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+
+
+def patch_dataset(paths, patch_size, batch_size, seed=None, repeat=True):
+  """Batches of random `patch_size`² crops with random flips, float in [0, 1].
+
+  Images smaller than the patch are skipped with a warning.
+  """
+  usable = []
+  for path in paths:
+    with Image.open(path) as image:
+      width, height = image.size
+    if min(width, height) < patch_size:
+      logging.warning("Skipping %s: %dx%d is smaller than the %d-pixel patch.", path, width,
+                      height, patch_size)
+    else:
+      usable.append(path)
+  if not usable:
+    raise ValueError(f"No image is at least {patch_size}x{patch_size} pixels.")
+
+  def crop(path):
+    patch = tf.image.random_crop(_decode(path), (patch_size, patch_size, 3))
+    patch = tf.image.random_flip_left_right(patch)
+    return tf.cast(patch, tf.float32) / 255.0
+
+  dataset = tf.data.Dataset.from_tensor_slices(usable)
+  dataset = dataset.shuffle(len(usable), seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    dataset = dataset.repeat()
+  dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+  return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

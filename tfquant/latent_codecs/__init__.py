@@ -1,0 +1,8 @@
+"""Composable latent codecs: each owns one latent, its quantizer pair, its entropy model."""
+
+from tfquant.latent_codecs.base import LatentCodec
+from tfquant.latent_codecs.factorized import FactorizedCodec
+from tfquant.latent_codecs.gaussian_conditional import GaussianConditionalCodec
+from tfquant.latent_codecs.hyperprior import HyperpriorCodec
+
+__all__ = ["LatentCodec", "FactorizedCodec", "GaussianConditionalCodec", "HyperpriorCodec"]

@@ -1,0 +1,95 @@
+"""Factorized latent codec: one learned density per channel, shared over space."""
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+from tensorflow_compression.python.distributions import helpers
+
+from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+
+
+class FactorizedCodec(LatentCodec):
+  """Deep factorized prior (Ballé et al. 2018) for y in Ballé17 and z in every hyperprior.
+
+  ::
+
+      y ──► ent_quant ──► ŷ_ent ──► −log2 p(ŷ_ent), p = deep factorized per channel ──► bits
+      └───► dec_quant ──► ŷ_dec ──► synthesis / hyper-synthesis
+
+      coding:  y ──► round(y − o) ──► range coder (one CDF table per channel) ──► string
+
+  `center` is where inference rounding is centred: "median" (the offset o is the median's
+  fractional part, frozen with the tables, as TFC does) or "integer" (o = 0).
+  `train_center` is the same choice during training; the paper's code rounds around integers.
+  """
+
+  CENTERS = ("median", "integer")
+
+  def __init__(self, ent_quant="noise", dec_quant=None, center="median",
+               train_center="integer", **kwargs):
+    super().__init__(ent_quant, dec_quant, **kwargs)
+    for option, value in (("center", center), ("train_center", train_center)):
+      if value not in self.CENTERS:
+        raise ValueError(f"{option} must be one of {self.CENTERS}, got {value!r}.")
+    self.center = center
+    self.train_center = train_center
+    self._coder = None
+
+  def build(self, input_shape):
+    channels = int(input_shape[-1])
+    with tf.name_scope(self.name):
+      self.prior = tfc.NoisyDeepFactorized(batch_shape=(channels,), dtype=tf.float32)
+    super().build(input_shape)
+
+  def offset(self, training):
+    """The quantization offset (None for integers)."""
+    if not training and self.finalized:
+      return self._coder.quantization_offset
+    center = self.train_center if training else self.center
+    if center == "integer":
+      return None
+    return helpers.quantization_offset(self.prior)
+
+  def quantize(self, y):
+    """Hard quantization, as transmitted."""
+    return self.ent_quant(y, offset=self.offset(False), training=False)
+
+  def call(self, y, training=None, step=None):
+    """Returns (ŷ_dec, bits per image)."""
+    y_ent, y_dec = self.quantize_pair(y, self.offset(training), training, step)
+    return y_dec, self.bits(self.prior, y_ent)
+
+  def finalize(self):
+    """Freezes the range-coding tables (and the median offset) from the current prior."""
+    options = dict(coding_rank=3, compression=True, tail_mass=TAIL_MASS,
+                   bottleneck_dtype=tf.float32)
+
+    # The tail and median searches are iterative: traced, they take a fraction of the time.
+    @tf.function(autograph=False)
+    def tables():
+      coder = tfc.ContinuousBatchedEntropyModel(
+          self.prior, stateless=True, range_coder_precision=RANGE_CODER_PRECISION,
+          offset_heuristic=self.center == "median", **options)
+      offset = coder.quantization_offset
+      return coder.cdf, coder.cdf_offset, tf.zeros([0]) if offset is None else offset
+
+    cdf, cdf_offset, offset = tables()
+    self._coder = tfc.ContinuousBatchedEntropyModel(
+        prior_shape=self.prior.batch_shape, cdf=cdf, cdf_offset=cdf_offset,
+        quantization_offset=offset if offset.shape[0] else None, offset_heuristic=False,
+        **options)
+
+  def prepare_restore(self, coder_config):
+    """Creates empty tables shaped as in `coder_config`, to be filled by a checkpoint."""
+    self._coder = tfc.ContinuousBatchedEntropyModel(**coder_config)
+
+  def coder_config(self):
+    return self._require_coder().get_config()
+
+  def compress(self, y):
+    return self._require_coder().compress(tf.cast(y, tf.float32))
+
+  def decompress(self, strings, spatial_shape):
+    return self._require_coder().decompress(strings, spatial_shape)
+
+  def get_config(self):
+    return dict(super().get_config(), center=self.center, train_center=self.train_center)

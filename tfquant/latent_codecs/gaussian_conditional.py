@@ -1,0 +1,90 @@
+"""Gaussian conditional latent codec: scale-only or mean-scale, parameters given per element."""
+
+import math
+
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+
+
+class GaussianConditionalCodec(LatentCodec):
+  """A latent coded under N(μ, σ²) convolved with U(−½, ½), μ and σ predicted per element.
+
+  ::
+
+      y ──► ent_quant ──► ŷ_ent ──► −log2 P(ŷ_ent | μ, σ) ──► bits
+      │        ▲                        ▲   ▲
+      │     offset                      μ   σ ◄── from a hyperprior / context
+      └───► dec_quant ──► ŷ_dec ──► synthesis
+
+      coding:  round(y − μ) ──► range coder, table picked by σ's index in the scale table
+
+  Without a mean (Ballé18) μ = 0. σ is floored at `scale_min` in training; for coding it is
+  rounded up to one of `num_scales` log-spaced levels between `scale_min` and `scale_max`,
+  and outside training the rate is computed with that level, i.e. it is exactly what the
+  coder is given. `train_center` is where training quantizers round: "integer" (the paper's
+  code) or "mean"; outside training rounding is always around μ.
+  """
+
+  CENTERS = ("integer", "mean")
+
+  def __init__(self, ent_quant="noise", dec_quant=None, train_center="integer",
+               scale_min=0.11, scale_max=256.0, num_scales=64, **kwargs):
+    super().__init__(ent_quant, dec_quant, **kwargs)
+    if train_center not in self.CENTERS:
+      raise ValueError(f"train_center must be one of {self.CENTERS}, got {train_center!r}.")
+    self.train_center = train_center
+    self.scale_min = float(scale_min)
+    self.scale_max = float(scale_max)
+    self.num_scales = int(num_scales)
+    self._log_min = math.log(self.scale_min)
+    self._log_step = (math.log(self.scale_max) - self._log_min) / (self.num_scales - 1)
+    self._coder = None
+
+  def scale_level(self, index):
+    return tf.exp(self._log_min + self._log_step * tf.cast(index, tf.float32))
+
+  def scale_index(self, scale):
+    """Index of the smallest scale level ≥ `scale` (clipped to the table), as float32."""
+    scale = tf.maximum(tf.cast(scale, tf.float32), self.scale_min)
+    index = tf.math.ceil((tf.math.log(scale) - self._log_min) / self._log_step - 1e-4)
+    return tf.clip_by_value(index, 0.0, self.num_scales - 1.0)
+
+  def call(self, y, scale, mean=None, training=None, step=None):
+    """Returns (ŷ_dec, bits per image)."""
+    offset = mean if (not training or self.train_center == "mean") else None
+    y_ent, y_dec = self.quantize_pair(y, offset, training, step)
+    scale = tf.cast(scale, tf.float32)
+    if training:
+      scale = tfc.lower_bound(scale, self.scale_min)
+    else:
+      scale = self.scale_level(self.scale_index(scale))
+    loc = 0.0 if mean is None else tf.cast(mean, tf.float32)
+    return y_dec, self.bits(tfc.NoisyNormal(loc=loc, scale=scale), y_ent)
+
+  def finalize(self):
+    self._coder = tfc.LocationScaleIndexedEntropyModel(
+        tfc.NoisyNormal, self.num_scales, self.scale_level, coding_rank=3, compression=True,
+        tail_mass=TAIL_MASS, range_coder_precision=RANGE_CODER_PRECISION,
+        bottleneck_dtype=tf.float32)
+
+  def prepare_restore(self, coder_config):
+    del coder_config  # The tables are a function of the scale levels; the checkpoint refills them.
+    self.finalize()
+
+  def coder_config(self):
+    self._require_coder()
+    return {}
+
+  def compress(self, y, scale, mean=None):
+    loc = None if mean is None else tf.cast(mean, tf.float32)
+    return self._require_coder().compress(tf.cast(y, tf.float32), self.scale_index(scale), loc)
+
+  def decompress(self, strings, scale, mean=None):
+    loc = None if mean is None else tf.cast(mean, tf.float32)
+    return self._require_coder().decompress(strings, self.scale_index(scale), loc)
+
+  def get_config(self):
+    return dict(super().get_config(), train_center=self.train_center, scale_min=self.scale_min,
+                scale_max=self.scale_max, num_scales=self.num_scales)

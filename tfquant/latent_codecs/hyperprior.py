@@ -1,0 +1,73 @@
+"""Hyperprior latent codec: side information z predicts the Gaussian parameters of y."""
+
+import tensorflow as tf
+
+from tfquant.latent_codecs.factorized import FactorizedCodec
+from tfquant.latent_codecs.gaussian_conditional import GaussianConditionalCodec
+
+
+class HyperpriorCodec(tf.keras.layers.Layer):
+  """Scale (Ballé et al. 2018) or mean-scale (Minnen et al. 2018) hyperprior around y.
+
+  ::
+
+      y ──► h_a(|y| or y) ──► z ──► [FactorizedCodec z] ──► ẑ_dec ──► h_s ──► σ (, μ)
+      │                                                                        │
+      └──────────────────────► [GaussianConditionalCodec y] ◄──────────────────┘
+                                        │
+                                        └──► ŷ_dec, bits(y) + bits(z)
+
+  `hyper_synthesis` outputs σ (scale-only) or [μ, σ] stacked on channels (`mean=True`).
+  Each latent has its own quantizer pair. The strings are [y, z]; z's spatial shape is y's
+  divided by `hyper_stride` (the model pads inputs so that this is exact).
+  """
+
+  def __init__(self, hyper_analysis, hyper_synthesis, y_codec, z_codec, mean=False,
+               abs_input=True, hyper_stride=4, **kwargs):
+    super().__init__(**kwargs)
+    if not isinstance(y_codec, GaussianConditionalCodec):
+      raise TypeError("y_codec must be a GaussianConditionalCodec.")
+    if not isinstance(z_codec, FactorizedCodec):
+      raise TypeError("z_codec must be a FactorizedCodec.")
+    self.hyper_analysis = hyper_analysis
+    self.hyper_synthesis = hyper_synthesis
+    self.y_codec = y_codec
+    self.z_codec = z_codec
+    self.mean = bool(mean)
+    self.abs_input = bool(abs_input)
+    self.hyper_stride = int(hyper_stride)
+
+  @property
+  def latent_codecs(self):
+    return {"y": self.y_codec, "z": self.z_codec}
+
+  def _gaussian_parameters(self, z_hat):
+    params = tf.cast(self.hyper_synthesis(z_hat), tf.float32)
+    if self.mean:
+      mean, scale = tf.split(params, 2, axis=-1)
+      return scale, mean
+    return params, None
+
+  def _side_input(self, y):
+    return tf.abs(y) if self.abs_input else y
+
+  def call(self, y, training=None, step=None):
+    """Returns (ŷ_dec, {"y": bits per image, "z": bits per image})."""
+    z = self.hyper_analysis(self._side_input(y))
+    z_dec, z_bits = self.z_codec(z, training=training, step=step)
+    scale, mean = self._gaussian_parameters(z_dec)
+    y_dec, y_bits = self.y_codec(y, scale, mean, training=training, step=step)
+    return y_dec, {"y": y_bits, "z": z_bits}
+
+  def compress(self, y):
+    z = self.hyper_analysis(self._side_input(y))
+    z_strings = self.z_codec.compress(z)
+    z_hat = self.z_codec.quantize(z)
+    scale, mean = self._gaussian_parameters(z_hat)
+    return [self.y_codec.compress(y, scale, mean), z_strings]
+
+  def decompress(self, strings, spatial_shape):
+    y_strings, z_strings = strings
+    z_hat = self.z_codec.decompress(z_strings, spatial_shape // self.hyper_stride)
+    scale, mean = self._gaussian_parameters(z_hat)
+    return self.y_codec.decompress(y_strings, scale, mean)

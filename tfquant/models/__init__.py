@@ -1,0 +1,57 @@
+"""Architectures by name, and saving/loading a model with its coding tables."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from tfquant.models.balle2017 import Balle2017
+from tfquant.models.balle2018 import Balle2018
+from tfquant.models.base import CompressionModel
+
+_ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018)}
+CONFIG_FILE = "model.json"
+WEIGHTS_PREFIX = "weights"
+
+
+def names():
+  return list(_ARCHS)
+
+
+def create(arch, **options):
+  """Builds an architecture by name; options are its constructor arguments."""
+  try:
+    cls = _ARCHS[arch]
+  except KeyError:
+    raise ValueError(f"Unknown architecture {arch!r}; choose from {', '.join(_ARCHS)}.") from None
+  return cls(**options)
+
+
+def save(model, directory):
+  """Writes `directory/model.json` (architecture, options, coding tables' shapes) and weights."""
+  tf.io.gfile.makedirs(directory)
+  coders = {name: codec.coder_config() for name, codec in model.latent_codecs.items()
+            } if model.finalized else None
+  config = {"arch": model.arch, "options": model.get_config(), "coders": coders}
+  tf.train.Checkpoint(model=model).write(os.path.join(directory, WEIGHTS_PREFIX))
+  with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
+    json.dump(config, f, indent=2, sort_keys=True)
+
+
+def load(directory):
+  """Inverse of `save`: the same architecture, weights and (if finalized) coding tables."""
+  path = os.path.join(directory, CONFIG_FILE)
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"No saved model in {directory!r} (missing {CONFIG_FILE}).")
+  with tf.io.gfile.GFile(path) as f:
+    config = json.load(f)
+  model = create(config["arch"], **config["options"])
+  if config["coders"] is not None:
+    for name, codec in model.latent_codecs.items():
+      codec.prepare_restore(config["coders"][name])
+  tf.train.Checkpoint(model=model).read(
+      os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
+  return model
+
+
+__all__ = ["CompressionModel", "names", "create", "save", "load"]

@@ -1,0 +1,148 @@
+"""What every architecture shares: the training forward pass, padding, and compress/decompress."""
+
+import warnings
+
+import tensorflow as tf
+
+
+def pad_to_multiple(x, multiple):
+  """Pads NHWC `x` at the bottom/right to a multiple of `multiple` by repeating edge pixels."""
+  shape = tf.shape(x)
+  padded = [(shape[axis] + multiple - 1) // multiple * multiple for axis in (1, 2)]
+  rows = tf.minimum(tf.range(padded[0]), shape[1] - 1)
+  cols = tf.minimum(tf.range(padded[1]), shape[2] - 1)
+  return tf.gather(tf.gather(x, rows, axis=1), cols, axis=2)
+
+
+def as_rgb(image):
+  """Returns `image` (H×W×C uint8-like array) as H×W×3, converting grayscale with a warning."""
+  shape = getattr(image, "shape", None)
+  if shape is None or len(shape) != 3:
+    raise ValueError(f"Expected an image of shape (height, width, channels), got {shape}.")
+  if shape[0] == 0 or shape[1] == 0:
+    raise ValueError(f"Image has no pixels (shape {tuple(shape)}).")
+  channels = shape[2]
+  if channels == 3:
+    return image
+  if channels == 1:
+    warnings.warn("Grayscale image: replicating its channel to RGB.")
+    return tf.repeat(image, 3, axis=-1)
+  raise ValueError(f"Expected an RGB (3-channel) or grayscale image, got {channels} channels; "
+                   "convert RGBA or other modes to RGB first.")
+
+
+class CompressionModel(tf.keras.Model):
+  """An auto-encoder with latent codecs.
+
+  Subclasses build `analysis`, `synthesis` and `entropy` (a latent codec whose `call(y)`
+  returns (ŷ_dec, {latent: bits}) and which has `latent_codecs`, `compress(y) -> [strings]`
+  and `decompress(strings, y_spatial_shape)`; a model with another kind of codec overrides
+  those three), and set `arch`, `stride` (the input multiple that makes every latent's shape
+  exact), `latent_stride` (image pixels per y element) and `num_strings`.
+
+  `call(x, training)` is the training objective; `compress`/`decompress` code for real.
+  """
+
+  arch = None
+  stride = None
+  latent_stride = None
+  num_strings = None
+
+  def __init__(self, lmbda, distortion, options, **kwargs):
+    super().__init__(name=self.arch, **kwargs)
+    if distortion not in ("mse", "ms-ssim"):
+      raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}.")
+    self.lmbda = float(lmbda)
+    self.distortion = distortion
+    self.options = dict(options, lmbda=self.lmbda, distortion=distortion)
+    self._compress_graph = tf.function(self._compress, input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8)])
+    self._decompress_graph = tf.function(self._decompress, input_signature=[
+        tf.TensorSpec([2], tf.int32)] + [tf.TensorSpec([1], tf.string)] * self.num_strings)
+
+  @property
+  def latent_codecs(self):
+    """{name: codec} for every latent that is range coded (one string each)."""
+    return self.entropy.latent_codecs
+
+  def entropy_forward(self, y, training, step):
+    return self.entropy(y, training=training, step=step)
+
+  def entropy_compress(self, y):
+    return self.entropy.compress(y)
+
+  def entropy_decompress(self, strings, spatial_shape):
+    return self.entropy.decompress(strings, spatial_shape)
+
+  @property
+  def quantizer_layers(self):
+    return [q for codec in self.latent_codecs.values() for q in codec.quantizer_layers]
+
+  def build_variables(self):
+    """Ends a subclass's __init__: records the quantizer specs and creates all variables."""
+    for name, codec in self.latent_codecs.items():
+      prefix = "" if name == "y" else f"{name}_"
+      config = codec.get_config()
+      self.options[f"{prefix}ent_quant"] = config["ent_quant"]
+      self.options[f"{prefix}dec_quant"] = config["dec_quant"]
+    self(tf.zeros([1, self.stride, self.stride, 3]), training=True)
+
+  def call(self, x, training=None, step=None):
+    """x: float images in [0, 1], NHWC. Returns the loss terms and the reconstruction."""
+    x = tf.cast(x, self.compute_dtype)
+    shape = tf.shape(x)
+    y = self.analysis(pad_to_multiple(x, self.stride))
+    y_dec, bits = self.entropy_forward(y, training, step)
+    x_hat = self.synthesis(y_dec)[:, :shape[1], :shape[2], :]
+
+    x = tf.cast(x, tf.float32)
+    x_hat = tf.cast(x_hat, tf.float32)
+    num_pixels = tf.cast(shape[0] * shape[1] * shape[2], tf.float32)
+    result = {f"bpp_{name}": tf.reduce_sum(b) / num_pixels for name, b in bits.items()}
+    result["bpp"] = tf.add_n(list(result.values()))
+    result["mse"] = tf.reduce_mean(tf.math.squared_difference(255.0 * x, 255.0 * x_hat))
+    if self.distortion == "mse":
+      distortion = result["mse"]
+    else:
+      result["ms_ssim"] = tf.reduce_mean(tf.image.ssim_multiscale(x, x_hat, 1.0))
+      distortion = 1.0 - result["ms_ssim"]
+    result["loss"] = self.lmbda * distortion + result["bpp"]
+    result["x_hat"] = x_hat
+    return result
+
+  def finalize(self):
+    """Freezes every latent's range-coding tables from the trained entropy models."""
+    for codec in self.latent_codecs.values():
+      codec.finalize()
+
+  @property
+  def finalized(self):
+    return all(codec.finalized for codec in self.latent_codecs.values())
+
+  def compress(self, image):
+    """Codes one H×W×3 uint8 image. Returns (image shape, *strings) as tensors."""
+    image = as_rgb(tf.convert_to_tensor(image))
+    if image.dtype != tf.uint8:
+      raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
+    return self._compress_graph(image)
+
+  def decompress(self, image_shape, *strings):
+    """Inverse of `compress`: returns the H×W×3 uint8 reconstruction."""
+    if len(strings) != self.num_strings:
+      raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
+    return self._decompress_graph(image_shape, *strings)
+
+  def _compress(self, image):
+    x = tf.cast(image, self.compute_dtype)[None] / 255.0
+    y = self.analysis(pad_to_multiple(x, self.stride))
+    return (tf.shape(image)[:2],) + tuple(self.entropy_compress(y))
+
+  def _decompress(self, image_shape, *strings):
+    padded = (image_shape + self.stride - 1) // self.stride * self.stride
+    y_hat = self.entropy_decompress(list(strings), padded // self.latent_stride)
+    x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+    x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
+    return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+
+  def get_config(self):
+    return dict(self.options)
