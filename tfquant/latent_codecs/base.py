@@ -32,6 +32,10 @@ class LatentCodec(tf.keras.layers.Layer):
     else:
       self.dec_quant = quantizers.get(dec_quant)
 
+  def build(self, input_shape):
+    self.channels = int(input_shape[-1])
+    super().build(input_shape)
+
   @property
   def quantizer_layers(self):
     return [self.ent_quant] if self.dec_quant is self.ent_quant else [self.ent_quant,

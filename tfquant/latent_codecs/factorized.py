@@ -35,10 +35,9 @@ class FactorizedCodec(LatentCodec):
     self._coder = None
 
   def build(self, input_shape):
-    channels = int(input_shape[-1])
-    with tf.name_scope(self.name):
-      self.prior = tfc.NoisyDeepFactorized(batch_shape=(channels,), dtype=tf.float32)
     super().build(input_shape)
+    with tf.name_scope(self.name):
+      self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.channels,), dtype=tf.float32)
 
   def offset(self, training):
     """The quantization offset (None for integers)."""

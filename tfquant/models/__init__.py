@@ -12,6 +12,7 @@ from tfquant.models.base import CompressionModel
 _ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018)}
 CONFIG_FILE = "model.json"
 WEIGHTS_PREFIX = "weights"
+RUN_MODEL_DIR = "model"  # where a training run keeps its final, finalized model
 
 
 def names():
@@ -39,10 +40,17 @@ def save(model, directory):
 
 
 def load(directory):
-  """Inverse of `save`: the same architecture, weights and (if finalized) coding tables."""
+  """Inverse of `save`: the same architecture, weights and (if finalized) coding tables.
+
+  `directory` is what `save` wrote, or a training run directory (its final model is in
+  `model/`).
+  """
+  if not tf.io.gfile.exists(os.path.join(directory, CONFIG_FILE)):
+    if tf.io.gfile.exists(os.path.join(directory, RUN_MODEL_DIR, CONFIG_FILE)):
+      directory = os.path.join(directory, RUN_MODEL_DIR)
+    else:
+      raise FileNotFoundError(f"No saved model in {directory!r} (missing {CONFIG_FILE}).")
   path = os.path.join(directory, CONFIG_FILE)
-  if not tf.io.gfile.exists(path):
-    raise FileNotFoundError(f"No saved model in {directory!r} (missing {CONFIG_FILE}).")
   with tf.io.gfile.GFile(path) as f:
     config = json.load(f)
   model = create(config["arch"], **config["options"])

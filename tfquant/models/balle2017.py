@@ -17,7 +17,7 @@ class Balle2017(CompressionModel):
 
   arch = "balle2017"
   stride = 16
-  latent_stride = 16
+  latent_strides = {"y": 16}
   num_strings = 1
 
   def __init__(self, num_filters=128, latent_filters=None, ent_quant="noise", dec_quant=None,

@@ -36,7 +36,7 @@ class Balle2018(CompressionModel):
 
   arch = "balle2018"
   stride = 64
-  latent_stride = 16
+  latent_strides = {"y": 16, "z": 64}
   num_strings = 2
 
   def __init__(self, num_filters=128, latent_filters=192, ent_quant="noise", dec_quant=None,

@@ -38,14 +38,15 @@ class CompressionModel(tf.keras.Model):
   returns (ŷ_dec, {latent: bits}) and which has `latent_codecs`, `compress(y) -> [strings]`
   and `decompress(strings, y_spatial_shape)`; a model with another kind of codec overrides
   those three), and set `arch`, `stride` (the input multiple that makes every latent's shape
-  exact), `latent_stride` (image pixels per y element) and `num_strings`.
+  exact), `latent_strides` ({latent: image pixels per element}, in string order) and
+  `num_strings`.
 
   `call(x, training)` is the training objective; `compress`/`decompress` code for real.
   """
 
   arch = None
   stride = None
-  latent_stride = None
+  latent_strides = None
   num_strings = None
 
   def __init__(self, lmbda, distortion, options, **kwargs):
@@ -110,6 +111,12 @@ class CompressionModel(tf.keras.Model):
     result["x_hat"] = x_hat
     return result
 
+  def latent_shapes(self, image_shape):
+    """[(height, width, channels)] of each coded latent, in string order, for an image."""
+    padded = [(int(side) + self.stride - 1) // self.stride * self.stride for side in image_shape]
+    return [(padded[0] // self.latent_strides[name], padded[1] // self.latent_strides[name],
+             codec.channels) for name, codec in self.latent_codecs.items()]
+
   def finalize(self):
     """Freezes every latent's range-coding tables from the trained entropy models."""
     for codec in self.latent_codecs.values():
@@ -139,7 +146,7 @@ class CompressionModel(tf.keras.Model):
 
   def _decompress(self, image_shape, *strings):
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
-    y_hat = self.entropy_decompress(list(strings), padded // self.latent_stride)
+    y_hat = self.entropy_decompress(list(strings), padded // self.latent_strides["y"])
     x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
     return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)

@@ -1,0 +1,60 @@
+"""File-level coding for the command line: image file ⇄ .tfq file, written atomically."""
+
+import io
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+from tfquant import coding, data
+from tfquant.coding import container
+
+
+def write_atomically(path, payload):
+  """Writes bytes so that `path` is either untouched or complete, never half-written."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+  try:
+    with os.fdopen(fd, "wb") as f:
+      f.write(payload)
+    os.replace(temporary, path)
+  except BaseException:
+    os.unlink(temporary)
+    raise
+
+
+def compress_file(model, source, destination):
+  """Codes an image file; returns (image shape, bytes written)."""
+  image = data.read_image(source)
+  payload = coding.encode(model, image)
+  write_atomically(destination, payload)
+  return image.shape, len(payload)
+
+
+def decompress_file(model, source, destination):
+  """Decodes a .tfq file to PNG; returns the image shape."""
+  with open(source, "rb") as f:
+    payload = f.read()
+  image = coding.decode(model, payload)
+  buffer = io.BytesIO()
+  Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+  write_atomically(destination, buffer.getvalue())
+  return image.shape
+
+
+def describe(source):
+  """A human-readable summary of a .tfq file's header."""
+  with open(source, "rb") as f:
+    payload = f.read()
+  bitstream = container.unpack(payload)
+  height, width = bitstream.image_shape
+  lines = [f"file: {source} ({len(payload)} bytes, "
+           f"{8 * len(payload) / (height * width):.4f} bpp)",
+           f"format version: {payload[4]}",
+           f"image: {width}x{height}",
+           "model: " + ", ".join(f"{k}={v}" for k, v in sorted(bitstream.model_id.items()))]
+  for index, (latent, string) in enumerate(zip(bitstream.latents, bitstream.strings)):
+    lines.append(f"latent {index}: {latent.height}x{latent.width}x{latent.channels}, "
+                 f"{len(string)} bytes")
+  return "\n".join(lines)
