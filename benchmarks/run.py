@@ -1,7 +1,7 @@
 """`make bench`: runs the benchmarks named on the command line (default: all), writes their JSON
 to benchmarks/results/ and regenerates docs/BENCHMARKS.md from every result present.
 
-  python -m benchmarks.run [coding ...]
+  python -m benchmarks.run [coding training ...]
 """
 
 import importlib
@@ -10,7 +10,7 @@ import sys
 
 from benchmarks import common
 
-BENCHMARKS = ("coding",)
+BENCHMARKS = ("coding", "training")
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 
 
@@ -22,6 +22,7 @@ def render():
   for name, result in common.read_results().items():
     module = importlib.import_module(f"benchmarks.{name}")
     sections += ["", f"## {name}", "", module.__doc__.strip(), "", module.table(result)]
+  os.makedirs(os.path.dirname(DOC), exist_ok=True)
   with open(DOC, "w") as f:
     f.write("\n".join(sections) + "\n")
 

@@ -10,7 +10,7 @@ from absl import logging
 from PIL import Image
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "sample_images")
-SHARED_DATA_DIR = os.path.abspath(
+SHARED_DATA_DIR = os.environ.get("TFQUANT_SHARED_DATA") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "shared", "data"))
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -21,7 +21,8 @@ def sample_dir():
 
 
 def shared_dir(name):
-  """`../shared/data/<name>` beside the repository, or None where it is absent."""
+  """`../shared/data/<name>` beside the repository (or under $TFQUANT_SHARED_DATA), or None
+  where it is absent."""
   path = os.path.join(SHARED_DATA_DIR, name)
   return path if os.path.isdir(path) else None
 
@@ -91,14 +92,45 @@ def patch_dataset(paths, patch_size, batch_size, seed=None, repeat=True):
   if not usable:
     raise ValueError(f"No image is at least {patch_size}x{patch_size} pixels.")
 
-  def crop(path):
-    patch = tf.image.random_crop(_decode(path), (patch_size, patch_size, 3))
-    patch = tf.image.random_flip_left_right(patch)
-    return tf.cast(patch, tf.float32) / 255.0
-
   dataset = tf.data.Dataset.from_tensor_slices(usable)
   dataset = dataset.shuffle(len(usable), seed=seed, reshuffle_each_iteration=True)
   if repeat:
     dataset = dataset.repeat()
-  dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
-  return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+  dataset = dataset.map(_decode, num_parallel_calls=tf.data.AUTOTUNE)
+  return _crop_and_batch(dataset, patch_size, batch_size, seed)
+
+
+def _crop_and_batch(images, patch_size, batch_size, seed):
+  # Stateless ops seeded by the element index: the pipeline's position can be checkpointed.
+  def crop(index, image):
+    element_seed = tf.stack([tf.cast(seed or 0, tf.int64), index])
+    patch = tf.image.stateless_random_crop(image, (patch_size, patch_size, 3), element_seed)
+    patch = tf.image.stateless_random_flip_left_right(patch, element_seed)
+    return tf.cast(patch, tf.float32) / 255.0
+
+  patches = images.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+  return patches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def tfds_patch_dataset(name, split, patch_size, batch_size, data_dir=None, seed=None):
+  """Random crops from a tensorflow-datasets image dataset (`image` feature), repeated.
+
+  The dataset must already be prepared in `data_dir` (nothing is downloaded here); images
+  smaller than the patch are dropped.
+  """
+  import tensorflow_datasets as tfds  # slow to import; only needed here
+
+  try:
+    builder = tfds.builder(name, data_dir=data_dir)
+  except tfds.core.registered.DatasetNotFoundError as error:
+    raise ValueError(f"Unknown tensorflow-datasets dataset {name!r}.") from error
+  if not builder.is_prepared():
+    raise ValueError(f"tensorflow-datasets dataset {name!r} is not prepared in "
+                     f"{builder.data_dir!r}; prepare it first (this tool never downloads).")
+  images = builder.as_dataset(split=split, shuffle_files=True)
+  images = images.map(lambda example: example["image"])
+  images = images.filter(lambda image: tf.reduce_min(tf.shape(image)[:2]) >= patch_size)
+  images = images.map(lambda image: image[..., :3] if image.shape[-1] == 3 else
+                      tf.image.grayscale_to_rgb(image[..., :1]))
+  images = images.shuffle(256, seed=seed).repeat()
+  return _crop_and_batch(images, patch_size, batch_size, seed)

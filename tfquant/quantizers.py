@@ -275,13 +275,14 @@ class DifferentiableSoft(_SharpnessQuantizer):
 
   With `learnable=True` (the paper's Ballé17 setting) the sharpness k is a trainable scalar
   clipped to [ln 3, 1000] after each optimizer step; otherwise it follows the linear schedule
-  from `sharpness_init` to `sharpness_end` (the paper's Ballé18/Cheng20 setting: fixed).
+  from `sharpness_init` to `sharpness_end` (the paper's Ballé18/Cheng20 setting: fixed). The
+  default k = 0.1 is the paper code's.
   """
 
   K_MIN = math.log(3.0)
   K_MAX = 1000.0
 
-  def __init__(self, sharpness_init=5.0, sharpness_end=None, schedule_start=0, schedule_end=1,
+  def __init__(self, sharpness_init=0.1, sharpness_end=None, schedule_start=0, schedule_end=1,
                learnable=False, **kwargs):
     super().__init__(sharpness_init, sharpness_end, schedule_start, schedule_end, **kwargs)
     self.learnable = bool(learnable)

@@ -38,6 +38,10 @@ class HyperpriorCodec(tf.keras.layers.Layer):
     self.hyper_stride = int(hyper_stride)
 
   @property
+  def encoder_layers(self):
+    return [self.hyper_analysis]
+
+  @property
   def latent_codecs(self):
     return {"y": self.y_codec, "z": self.z_codec}
 

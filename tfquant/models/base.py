@@ -76,6 +76,12 @@ class CompressionModel(tf.keras.Model):
     return self.entropy.decompress(strings, spatial_shape)
 
   @property
+  def encoder_variables(self):
+    """Variables of the analysis side (frozen in STH-Q's second stage)."""
+    layers = [self.analysis] + list(getattr(self.entropy, "encoder_layers", []))
+    return [v for layer in layers for v in layer.trainable_variables]
+
+  @property
   def quantizer_layers(self):
     return [q for codec in self.latent_codecs.values() for q in codec.quantizer_layers]
 

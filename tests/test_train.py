@@ -1,0 +1,213 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfquant import data, models, quantizers, train
+from tests.helpers import TINY
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(data.sample_dir(), "*.png")
+
+
+def tiny_config(tmp_path, **overrides):
+  values = dict(arch="balle2018", ent_quant="ste", batch_size=2, patch_size=64, steps=30,
+                lr=1e-3, train_glob=SAMPLES, train_dir=str(tmp_path / "run"),
+                checkpoint_every=10, summary_every=5, image_summary_every=10, **TINY)
+  values.update(overrides)
+  return train.resolve_config(overrides=values)
+
+
+def repeat(batch):
+  return lambda context: tf.data.Dataset.from_tensors(batch).repeat()
+
+
+def fixed_batch(size=2):
+  images = data.image_paths(data.sample_dir())
+  crops = [data.read_image(images[i])[:64, :64] for i in range(size)]
+  return tf.constant(np.stack(crops), tf.float32) / 255.0
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_overfits_a_fixed_batch(arch, tmp_path):
+  config = tiny_config(tmp_path, arch=arch, ent_quant="universal", dec_quant="ste")
+  trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))
+  history = trainer.fit(progress=False)
+  assert trainer.step == 30 and len(history) == 30
+  losses = [h["loss"] for h in history]
+  assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_run_directory_layout_and_final_model(tmp_path):
+  config = tiny_config(tmp_path, ent_quant="sga", dec_quant="dsq", steps=20)
+  train.train(config, progress=False)
+  run = config.train_dir
+  with open(os.path.join(run, "config.json")) as f:
+    resolved = json.load(f)
+  assert resolved["resolved_model_options"]["ent_quant"]["name"] == "sga"
+  assert resolved["resolved_model_options"]["ent_quant"]["decay_start"] == round(0.997 * 20)
+  assert sorted(os.listdir(os.path.join(run, "checkpoints")))[0].startswith("checkpoint")
+  assert tf.train.latest_checkpoint(os.path.join(run, "checkpoints")).endswith("ckpt-20")
+  assert tf.train.latest_checkpoint(os.path.join(run, "best")) is not None
+  events = os.listdir(os.path.join(run, "train"))
+  assert events and events[0].startswith("events.out.tfevents")
+  tags = set()
+  for event in tf.compat.v1.train.summary_iterator(os.path.join(run, "train", events[0])):
+    tags.update(v.tag for v in event.summary.value)
+  assert {"loss", "bpp", "mse", "psnr", "learning_rate", "original_reconstruction"} <= tags
+  assert any(t.endswith("sga/temperature") for t in tags)
+  model = models.load(run)
+  assert model.finalized and model.get_config()["ent_quant"]["name"] == "sga"
+
+
+def test_sth_second_stage_freezes_the_encoder(tmp_path):
+  config = tiny_config(tmp_path, ent_quant="sth", steps=12, sth_switch_fraction=0.5)
+  trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))
+  trainer.config = tiny_config(tmp_path, ent_quant="sth", steps=6, sth_switch_fraction=0.5)
+  trainer.fit(progress=False)
+  encoder = [v.numpy() for v in trainer.model.encoder_variables]
+  decoder = [v.numpy() for v in trainer.model.synthesis.trainable_variables]
+  trainer.config = config
+  trainer.fit(progress=False)
+  for before, variable in zip(encoder, trainer.model.encoder_variables):
+    np.testing.assert_array_equal(before, variable.numpy())
+  assert any(not np.array_equal(b, v.numpy())
+             for b, v in zip(decoder, trainer.model.synthesis.trainable_variables))
+
+
+def test_nonfinite_steps_are_skipped_then_stop_without_saving_nan(tmp_path):
+  config = tiny_config(tmp_path, max_nonfinite_steps=3, checkpoint_every=1)
+  bad = fixed_batch().numpy()
+  bad[0, 0, 0, 0] = np.nan
+  trainer = train.Trainer(config, dataset_fn=repeat(bad))
+  initial = [v.numpy() for v in trainer.model.trainable_variables]
+  with pytest.raises(FloatingPointError, match="3 consecutive non-finite"):
+    trainer.fit(progress=False)
+  assert trainer.step == 3  # skipped steps are counted, their updates are not applied
+  for before, variable in zip(initial, trainer.model.trainable_variables):
+    np.testing.assert_array_equal(before, variable.numpy())
+  saved = tf.train.latest_checkpoint(os.path.join(config.train_dir, "checkpoints"))
+  reader = tf.train.load_checkpoint(saved)
+  weights = [name for name, _ in tf.train.list_variables(saved) if name.startswith("model/")
+             and reader.get_variable_to_dtype_map()[name].is_floating]
+  assert weights and all(np.all(np.isfinite(reader.get_tensor(name))) for name in weights)
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_every_quantizer_trains_without_nan(arch):
+  batch = fixed_batch()
+  for name in quantizers.names():
+    config = train.TrainConfig(arch=arch, ent_quant=name, steps=100, **TINY)
+    model = models.create(arch, **config.model_options())
+    optimizer = tf.keras.optimizers.Adam(1e-3)
+    for step in range(3):  # eager: tracing would dominate the time of so few steps
+      with tf.GradientTape() as tape:
+        loss = model(batch, training=True, step=step)["loss"]
+      assert np.isfinite(float(loss)), name
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.variables), name
+
+
+def test_bad_configurations_are_refused_clearly(tmp_path):
+  with pytest.raises(ValueError) as error:
+    train.resolve_config(overrides=dict(ent_quant="rounding", strategy="magic", steps=0,
+                                        train_dir=str(tmp_path)))
+  message = str(error.value)
+  for part in ("ent_quant", "rounding", "strategy", "steps", "train_glob"):
+    assert part in message
+  with pytest.raises(ValueError, match="Unknown configuration keys"):
+    train.resolve_config(overrides=dict(stepz=3))
+
+
+def run_train(*args, **kwargs):
+  return subprocess.Popen([sys.executable, os.path.join(REPO, "bin", "train"), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_cli_refuses_bad_flags_before_any_work(tmp_path):
+  process = run_train("--ent_quant=U-Q", "--dec_quant=nope", "--train_glob=x",
+                      f"--train_dir={tmp_path / 'run'}")
+  output, _ = process.communicate(timeout=120)
+  assert process.returncode != 0
+  assert "dec_quant" in output and "nope" in output and "Traceback" not in output
+  assert not (tmp_path / "run").exists()
+
+
+def test_sigkill_then_resume_continues(tmp_path):
+  run = tmp_path / "run"
+  args = ["--arch=balle2017", "--ent_quant=sga", "--num_filters=8", "--latent_filters=12",
+          "--batch_size=2", "--patch_size=64", "--steps=400", "--checkpoint_every=5",
+          "--keep_checkpoints=2", f"--train_glob={SAMPLES}", f"--train_dir={run}",
+          "--progress=false", "--lr=1e-3"]
+  process = run_train(*args)
+  checkpoints = run / "checkpoints"
+  deadline = time.time() + 240
+  while tf.train.latest_checkpoint(str(checkpoints)) is None and time.time() < deadline:
+    time.sleep(0.5)
+  time.sleep(2)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  killed_at = tf.train.latest_checkpoint(str(checkpoints))
+  assert killed_at is not None
+  killed_step = int(killed_at.rsplit("-", 1)[1])
+  assert killed_step < 400
+
+  process = run_train(*args[:6], "--steps=" + str(killed_step + 10), *args[7:])
+  output, _ = process.communicate(timeout=300)
+  assert process.returncode == 0, output
+  assert f"at step {killed_step}" in output  # resumed, not restarted
+  final = tf.train.latest_checkpoint(str(checkpoints))
+  assert final.endswith(f"ckpt-{killed_step + 10}")
+  reader = tf.train.load_checkpoint(final)
+  assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == killed_step + 10
+  model = models.load(str(run))
+  sga = model.quantizer_layers[0]
+  # Schedule positions are fractions of the current total, so a longer run stretches them.
+  assert sga.canonical == "sga" and sga.decay_start == round(0.997 * (killed_step + 10))
+
+
+def free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def first_step(tmp_path, strategy, cpu_devices=1, workers=1):
+  out = str(tmp_path / f"{strategy}.npz")
+  script = os.path.join(REPO, "tests", "first_step.py")
+  initial = str(tmp_path / "initial.npz")
+  env = dict(os.environ, PYTHONPATH=REPO)
+  if workers == 1:
+    subprocess.run([sys.executable, script, strategy, str(cpu_devices), out, initial], check=True,
+                   env=env, timeout=300)
+  else:
+    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(workers)]}
+    processes = [subprocess.Popen(
+        [sys.executable, script, strategy, str(cpu_devices), out, initial],
+        env=dict(env, TF_CONFIG=json.dumps({"cluster": cluster,
+                                            "task": {"type": "worker", "index": i}})))
+                 for i in range(workers)]
+    for process in processes:
+      assert process.wait(timeout=300) == 0
+  with np.load(out) as arrays:
+    return [arrays[k] for k in sorted(arrays.files, key=lambda k: int(k.split("_")[1]))]
+
+
+def test_mirrored_and_multi_worker_match_single_device(tmp_path):
+  single = first_step(tmp_path, "default")
+  for gradients in (first_step(tmp_path, "mirrored", cpu_devices=2),
+                    first_step(tmp_path, "multi_worker", workers=2)):
+    assert len(gradients) == len(single)
+    flat_single = np.concatenate([g.ravel() for g in single])
+    flat = np.concatenate([g.ravel() for g in gradients])
+    assert np.abs(flat_single).max() > 0
+    np.testing.assert_allclose(flat, flat_single, rtol=1e-3,
+                               atol=1e-5 * np.abs(flat_single).max())
