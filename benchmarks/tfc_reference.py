@@ -33,7 +33,8 @@ class ReferenceBalle2018(tf.keras.Model):
         tfc.NoisyNormal, 64, lambda i: tf.exp(tf.math.log(0.11) + i * (
             tf.math.log(256.0) - tf.math.log(0.11)) / 63.0), coding_rank=3)
 
-  def call(self, x, training=True):
+  def call(self, x, training=True, step=None):
+    del step  # additive noise has no schedule
     side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3)
     y = self.analysis(x)
     z = self.hyper_analysis(abs(y))

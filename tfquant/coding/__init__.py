@@ -45,7 +45,7 @@ def encode(model, image, identifier=None):
   """Compresses one H×W×3 uint8 image to container bytes."""
   pieces = model.compress(image)
   shape = tuple(int(v) for v in pieces[0].numpy())
-  latents = tuple(Latent(*s) for s in model.latent_shapes(shape))
+  latents = tuple(Latent(*s) for s in model.latent_shapes(shape).numpy().tolist())
   strings = tuple(p.numpy()[0] for p in pieces[1:])
   return pack(Bitstream(identifier or model_id(model), shape, latents, strings))
 
@@ -60,7 +60,8 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
   height, width = bitstream.image_shape
   if height * width > max_pixels:
     raise BitstreamError(f"Image of {height}x{width} exceeds the {max_pixels}-pixel limit.")
-  expected = tuple(Latent(*s) for s in model.latent_shapes(bitstream.image_shape))
+  expected = tuple(Latent(*s) for s in
+                   model.latent_shapes(bitstream.image_shape).numpy().tolist())
   if bitstream.latents != expected:
     raise BitstreamError(f"Latent shapes {bitstream.latents} do not match the model's "
                          f"{expected} for a {height}x{width} image.")

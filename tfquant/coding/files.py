@@ -37,10 +37,14 @@ def decompress_file(model, source, destination):
   with open(source, "rb") as f:
     payload = f.read()
   image = coding.decode(model, payload)
+  write_atomically(destination, png_bytes(image))
+  return image.shape
+
+
+def png_bytes(image):
   buffer = io.BytesIO()
   Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
-  write_atomically(destination, buffer.getvalue())
-  return image.shape
+  return buffer.getvalue()
 
 
 def describe(source):

@@ -118,10 +118,11 @@ class CompressionModel(tf.keras.Model):
     return result
 
   def latent_shapes(self, image_shape):
-    """[(height, width, channels)] of each coded latent, in string order, for an image."""
-    padded = [(int(side) + self.stride - 1) // self.stride * self.stride for side in image_shape]
-    return [(padded[0] // self.latent_strides[name], padded[1] // self.latent_strides[name],
-             codec.channels) for name, codec in self.latent_codecs.items()]
+    """int32 [latents, 3]: (height, width, channels) of each coded latent, in string order."""
+    image_shape = tf.cast(image_shape, tf.int32)
+    padded = (image_shape + self.stride - 1) // self.stride * self.stride
+    return tf.stack([tf.concat([padded // self.latent_strides[name], [codec.channels]], 0)
+                     for name, codec in self.latent_codecs.items()])
 
   def finalize(self):
     """Freezes every latent's range-coding tables from the trained entropy models."""

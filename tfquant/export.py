@@ -1,0 +1,87 @@
+"""SavedModel export in TF Serving's layout: compress/decompress signatures on `.tfq` bytes.
+
+    OUT/models.config           a model_config_list for tensorflow_model_server
+    OUT/<name>/<version>/       the SavedModel
+        signatures  compress:   image (uint8 H×W×3)       -> bitstream_bytes (string)
+                    decompress: bitstream_bytes (string)  -> image (uint8 H×W×3)
+        functions   forward(x float [N,H,W,3] in [0,1]) -> loss, bpp, mse (training mode,
+                    differentiable w.r.t. `trainable_weights`, for fine-tuning)
+        assets/tfquant_model/   the same model in tfquant's format (`tfquant.models.load`)
+
+Loading needs only tensorflow and tensorflow_compression (for the range-coding ops):
+``tf.saved_model.load(path).signatures["compress"](image=...)["bitstream_bytes"]``.
+The range-coding tables are variables of the SavedModel, so encoder and decoder use the same.
+"""
+
+import os
+
+import tensorflow as tf
+
+from tfquant import coding, models
+from tfquant.coding import graph_container
+
+ASSET_MODEL_DIR = "tfquant_model"
+
+
+def build_module(model, max_pixels=coding.DEFAULT_MAX_PIXELS):
+  """A tf.Module exposing the export functions; it tracks the model's variables only."""
+  if not model.finalized:
+    raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
+  prefix = graph_container.prefix_bytes(coding.model_id(model), model.num_strings)
+  module = tf.Module()
+  module.weights = list(model.variables)
+  module.trainable_weights = list(model.trainable_variables)
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+  def compress(image):
+    image_shape, *strings = model._compress(image)  # pylint: disable=protected-access
+    bitstream = graph_container.pack(prefix, image_shape, model.latent_shapes(image_shape),
+                                     strings)
+    return {"bitstream_bytes": bitstream}
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")])
+  def decompress(bitstream_bytes):
+    image_shape, strings = graph_container.unpack(
+        bitstream_bytes, prefix, model.num_strings, model.latent_shapes, max_pixels)
+    return {"image": model._decompress(image_shape, *strings)}  # pylint: disable=protected-access
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")])
+  def forward(x):
+    result = model(x, training=True)
+    return {k: result[k] for k in ("loss", "bpp", "mse")}
+
+  module.compress, module.decompress, module.forward = compress, decompress, forward
+  return module
+
+
+def next_version(base_path):
+  versions = [int(v) for v in tf.io.gfile.listdir(base_path) if v.strip("/").isdigit()
+              ] if tf.io.gfile.isdir(base_path) else []
+  return max(versions, default=0) + 1
+
+
+def write_models_config(out_dir, name):
+  """A models.config for `tensorflow_model_server --model_config_file=...`."""
+  base_path = os.path.abspath(os.path.join(out_dir, name))
+  text = ("model_config_list {\n  config {\n"
+          f'    name: "{name}"\n    base_path: "{base_path}"\n'
+          '    model_platform: "tensorflow"\n  }\n}\n')
+  path = os.path.join(out_dir, "models.config")
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(text)
+  return path
+
+
+def export(model, out_dir, name="tfquant", version=None):
+  """Writes OUT/<name>/<version>/ and OUT/models.config; returns the version directory."""
+  module = build_module(model)
+  version = version or next_version(os.path.join(out_dir, name))
+  path = os.path.join(out_dir, name, str(version))
+  if tf.io.gfile.exists(path):
+    raise FileExistsError(f"{path} exists already; pick another --version.")
+  tf.saved_model.save(module, path, signatures={
+      "compress": module.compress, "decompress": module.decompress,
+      "serving_default": module.compress})
+  models.save(model, os.path.join(path, "assets", ASSET_MODEL_DIR))
+  write_models_config(out_dir, name)
+  return path
