@@ -5,16 +5,12 @@ DS-Q's sharpness k is learnable, clipped to [ln 3, 1000] after each step.
 """
 import math
 
+from paper_training import PAPER_TRAINING
+
 CONFIG = dict(
+    PAPER_TRAINING,
     arch="balle2017",
     num_filters=128,
     lmbda=0.01,  # paper: 0.001, 0.003, 0.01, 0.03
-    batch_size=8,
-    patch_size=256,
-    steps=1000000,
-    lr=1e-4,
-    sga_decay=3e-4,
-    sga_decay_start_fraction=0.997,
-    sth_switch_fraction=0.96,
     quantizer_params={"dsq": {"learnable": True, "sharpness_init": math.log(3.0)}},
 )

@@ -4,17 +4,13 @@ Their code uses N = M = 128 for λ ∈ {0.001, 0.003, 0.01} and 192 for λ = 0.0
 sharpness is fixed at k = 0.1.
 """
 
+from paper_training import PAPER_TRAINING
+
 CONFIG = dict(
+    PAPER_TRAINING,
     arch="balle2018",
     num_filters=128,
     latent_filters=128,
     lmbda=0.01,  # paper: 0.001, 0.003, 0.01, 0.03
-    batch_size=8,
-    patch_size=256,
-    steps=1000000,
-    lr=1e-4,
-    sga_decay=3e-4,
-    sga_decay_start_fraction=0.997,
-    sth_switch_fraction=0.96,
     quantizer_params={"dsq": {"sharpness_init": 0.1}},
 )

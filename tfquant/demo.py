@@ -5,7 +5,6 @@
 
 import os
 
-import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
@@ -44,20 +43,17 @@ def main(_):
   os.makedirs(FLAGS.out, exist_ok=True)
   models.save(model, os.path.join(FLAGS.out, "model"))
 
-  print(f"\n{'image':<14}{'size':>10}{'bpp (real)':>12}{'bpp (est.)':>12}{'PSNR dB':>9}")
-  rows = []
-  for path in paths:
-    image = data.read_image(path)
-    result = evaluate.code_image(model, image)
-    rows.append(result)
-    name = os.path.basename(path)
-    data.write_png(os.path.join(FLAGS.out, name), result["reconstruction"])
-    print(f"{name:<14}{image.shape[1]:>5}x{image.shape[0]:<4}{result['bpp']:>12.4f}"
-          f"{result['estimated_bpp']:>12.4f}{result['psnr']:>9.2f}")
-  print(f"{'mean':<24}{np.mean([r['bpp'] for r in rows]):>12.4f}"
-        f"{np.mean([r['estimated_bpp'] for r in rows]):>12.4f}"
-        f"{np.mean([r['psnr'] for r in rows]):>9.2f}")
-  print(f"\nModel and reconstructions written to {FLAGS.out}/")
+  point = evaluate.evaluate(evaluate.ModelCodec(model), paths, estimate=True,
+                            reconstructions_dir=FLAGS.out)
+  evaluate.save_points([point], os.path.join(FLAGS.out, "results.json"))
+  print(f"\n{'image':<14}{'size':>10}{'bpp (file)':>12}{'bpp (est.)':>12}{'PSNR dB':>9}"
+        f"{'MS-SSIM dB':>12}")
+  for row in point["images"] + [dict(point["mean"], image="mean", width="", height="")]:
+    size = f"{row['width']}x{row['height']}" if row["width"] else ""
+    print(f"{row['image']:<14}{size:>10}{row['bpp']:>12.4f}{row['estimated_bpp']:>12.4f}"
+          f"{row['psnr']:>9.2f}{row['ms_ssim_db']:>12.2f}")
+  print(f"\n'bpp (file)' counts every byte of the .tfq files (header included).")
+  print(f"Model, reconstructions and results.json/.csv written to {FLAGS.out}/")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,28 @@
-"""Measuring a codec for real: bytes from the coder, quality on the uint8 reconstruction."""
+"""Measuring codecs for real: bytes of the actual files, quality of the uint8 reconstructions.
 
+A codec here is anything with `label`, `settings`, `encode(image) -> bytes` and
+`decode(bytes) -> image`: a tfquant model (bytes are the `.tfq` container, header included), an
+exported SavedModel, or a classical baseline through Pillow (JPEG, WebP, JPEG 2000). Results
+are "points" (one codec setting over a set of images) saved as JSON with a CSV beside it; RD
+curves are the points that share a label, compared by BD-rate and plotted.
+"""
+
+import csv
+import io
+import json
+import math
+import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image, features
+
+from tfquant import coding, data
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+BD_METHOD = "akima"  # interpolation for BD-rate / BD-PSNR (bjontegaard package)
 
 
 def psnr(image, reconstruction, max_value=255.0):
@@ -13,28 +32,213 @@ def psnr(image, reconstruction, max_value=255.0):
   return float("inf") if mse == 0 else float(10 * np.log10(max_value**2 / mse))
 
 
-def code_image(model, image):
-  """Compresses and decompresses `image` (H×W×3 uint8) for real.
+def ms_ssim(image, reconstruction):
+  """RGB MS-SSIM (Wang et al. 2003, 11×11 Gaussian window) of two uint8 images.
 
-  Returns a dict: real `bpp` (bytes of all strings × 8 / pixels), `estimated_bpp` (the model's
-  −log2 p of the same symbols), `psnr`, encode/decode seconds, and the reconstruction.
+  Uses as many of the 5 scales as the image allows (each must be ≥ 11 pixels), with the
+  standard weights renormalized; NaN for images under 11 pixels.
   """
+  side = min(image.shape[:2])
+  scales = min(5, int(math.floor(math.log2(side / 11))) + 1) if side >= 11 else 0
+  if scales < 1:
+    return float("nan")
+  weights = np.array(MS_SSIM_WEIGHTS[:scales]) / sum(MS_SSIM_WEIGHTS[:scales])
+  value = tf.image.ssim_multiscale(tf.constant(image, tf.float32)[None],
+                                   tf.constant(reconstruction, tf.float32)[None], 255.0,
+                                   power_factors=weights.tolist())
+  return float(value[0])
+
+
+def to_db(ms_ssim_value):
+  return float(-10 * np.log10(max(1 - ms_ssim_value, 1e-10)))
+
+
+class ModelCodec:
+  """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate."""
+
+  def __init__(self, model, label=None):
+    self.model = model
+    self.identifier = coding.model_id(model)
+    self.label = label or f"{model.arch} {self.identifier['quant']}"
+    self.settings = dict(self.identifier)
+
+  def encode(self, image):
+    return coding.encode(self.model, image, self.identifier)
+
+  def decode(self, payload):
+    return coding.decode(self.model, payload, self.identifier)
+
+  def estimated_bpp(self, image):
+    x = tf.constant(image[None], tf.float32) / 255.0
+    return float(self.model(x, training=False)["bpp"])
+
+
+class SavedModelCodec:
+  """An exported SavedModel (see tfquant.export), through its signatures."""
+
+  def __init__(self, path, label=None):
+    self.loaded = tf.saved_model.load(path)
+    self.label = label or f"savedmodel {os.path.basename(os.path.normpath(path))}"
+    self.settings = {"path": os.path.abspath(path)}
+
+  def encode(self, image):
+    return self.loaded.signatures["compress"](image=tf.constant(image))["bitstream_bytes"].numpy()
+
+  def decode(self, payload):
+    return self.loaded.signatures["decompress"](
+        bitstream_bytes=tf.constant(payload))["image"].numpy()
+
+
+class PillowCodec:
+  """A classical codec at one setting: JPEG/WebP quality, or a JPEG 2000 compression ratio."""
+
+  FORMATS = {"jpeg": ("JPEG", "JPEG"), "webp": ("WEBP", "WebP"), "jpeg2000": ("JPEG2000",
+                                                                             "JPEG 2000")}
+  DEFAULT_QUALITIES = {"jpeg": (5, 10, 20, 30, 50, 70, 85, 95),
+                       "webp": (5, 10, 20, 30, 50, 70, 85, 95),
+                       "jpeg2000": (200, 120, 80, 50, 30, 20, 12, 8)}
+
+  def __init__(self, name, quality):
+    if name not in self.FORMATS:
+      raise ValueError(f"Unknown baseline {name!r}; choose from {sorted(self.FORMATS)}.")
+    if name == "jpeg2000" and not features.check("jpg_2000"):
+      raise ValueError("This Pillow has no JPEG 2000 support (OpenJPEG).")
+    if name == "webp" and not features.check("webp"):
+      raise ValueError("This Pillow has no WebP support.")
+    self.name, self.quality = name, quality
+    self.label = self.FORMATS[name][1]
+    self.settings = {"baseline": name, "quality": quality}
+
+  def encode(self, image):
+    buffer = io.BytesIO()
+    options = ({"quality_mode": "rates", "quality_layers": [self.quality]}
+               if self.name == "jpeg2000" else {"quality": int(self.quality)})
+    if self.name == "jpeg":
+      options["subsampling"] = "4:2:0"
+    Image.fromarray(image).save(buffer, format=self.FORMATS[self.name][0], **options)
+    return buffer.getvalue()
+
+  def decode(self, payload):
+    with Image.open(io.BytesIO(payload)) as decoded:
+      return np.asarray(decoded.convert("RGB"), np.uint8)
+
+
+def measure(codec, image, estimate=False):
+  """Codes one image for real. Returns (metrics dict, reconstruction)."""
   pixels = image.shape[0] * image.shape[1]
   start = time.perf_counter()
-  pieces = model.compress(image)
+  payload = codec.encode(image)
   encode_seconds = time.perf_counter() - start
   start = time.perf_counter()
-  reconstruction = model.decompress(*pieces).numpy()
+  reconstruction = codec.decode(payload)
   decode_seconds = time.perf_counter() - start
-  num_bytes = sum(len(s.numpy()[0]) for s in pieces[1:])
-  x = tf.constant(image[None], tf.float32) / 255.0
-  estimated_bits = float(model(x, training=False)["bpp"]) * pixels
-  return {
-      "bpp": num_bytes * 8 / pixels,
-      "estimated_bpp": estimated_bits / pixels,
-      "bytes": num_bytes,
-      "psnr": psnr(image, reconstruction),
-      "encode_seconds": encode_seconds,
-      "decode_seconds": decode_seconds,
-      "reconstruction": reconstruction,
-  }
+  quality = ms_ssim(image, reconstruction)
+  row = {"bytes": len(payload), "bpp": 8 * len(payload) / pixels,
+         "psnr": psnr(image, reconstruction), "ms_ssim": quality, "ms_ssim_db": to_db(quality),
+         "encode_seconds": encode_seconds, "decode_seconds": decode_seconds}
+  if estimate:
+    row["estimated_bpp"] = codec.estimated_bpp(image)
+  return row, reconstruction
+
+
+def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
+  """One RD point: every image coded for real, per-image rows and their means."""
+  rows = []
+  for path in paths:
+    image = data.read_image(path)
+    row, reconstruction = measure(codec, image, estimate)
+    rows.append({"image": os.path.basename(path), "height": image.shape[0],
+                 "width": image.shape[1], **row})
+    if reconstructions_dir:
+      os.makedirs(reconstructions_dir, exist_ok=True)
+      data.write_png(os.path.join(reconstructions_dir, os.path.basename(path)), reconstruction)
+  numeric = [k for k, v in rows[0].items() if isinstance(v, float) and k != "image"]
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", RuntimeWarning)  # MS-SSIM is NaN for tiny images
+    mean = {k: float(np.nanmean([r[k] for r in rows])) for k in numeric}
+  return {"label": codec.label, "settings": codec.settings, "mean": mean, "images": rows}
+
+
+def save_points(points, json_path):
+  """Writes the points as JSON, and one CSV row per image and point beside it."""
+  os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+  with open(json_path, "w") as f:
+    json.dump({"points": points}, f, indent=2, sort_keys=True)
+  csv_path = os.path.splitext(json_path)[0] + ".csv"
+  fields = ["label", "settings"] + [k for k in points[0]["images"][0]]
+  with open(csv_path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for point in points:
+      for row in point["images"]:
+        writer.writerow({"label": point["label"], "settings": json.dumps(point["settings"]),
+                         **row})
+  return csv_path
+
+
+def load_points(json_path):
+  with open(json_path) as f:
+    return json.load(f)["points"]
+
+
+def curves(points):
+  """{label: [(bpp, psnr, ms_ssim_db), ...] sorted by rate} from result points."""
+  grouped = {}
+  for point in points:
+    mean = point["mean"]
+    grouped.setdefault(point["label"], []).append(
+        (mean["bpp"], mean["psnr"], mean["ms_ssim_db"]))
+  return {label: sorted(values) for label, values in grouped.items()}
+
+
+def _bd(function, anchor, test, metric):
+  column = {"psnr": 1, "ms_ssim_db": 2}[metric]
+  if len(anchor) < 2 or len(test) < 2:
+    return float("nan")
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # the package warns on little overlap; NaN tells instead
+    try:
+      return float(function([p[0] for p in anchor], [p[column] for p in anchor],
+                            [p[0] for p in test], [p[column] for p in test],
+                            method=BD_METHOD, require_matching_points=False))
+    except (ValueError, ZeroDivisionError):
+      return float("nan")
+
+
+def bd_rate(anchor, test, metric="psnr"):
+  """Bjøntegaard-delta rate in % of `test` against `anchor` (negative: fewer bits).
+
+  Curves are [(bpp, psnr, ms_ssim_db)]; Akima interpolation (bjontegaard package).
+  """
+  import bjontegaard
+  return _bd(bjontegaard.bd_rate, anchor, test, metric)
+
+
+def bd_psnr(anchor, test, metric="psnr"):
+  """Bjøntegaard-delta quality (dB) of `test` against `anchor` (positive: better)."""
+  import bjontegaard
+  return _bd(bjontegaard.bd_psnr, anchor, test, metric)
+
+
+def rd_plot(curve_map, path, title=None):
+  """Writes bpp-vs-PSNR and bpp-vs-MS-SSIM (dB) side by side; PNG or SVG by extension."""
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt
+  figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+  for label, points in curve_map.items():
+    rates = [p[0] for p in points]
+    for axis, column in zip(axes, (1, 2)):
+      axis.plot(rates, [p[column] for p in points], marker="o", label=label)
+  for axis, name in zip(axes, ("PSNR (dB, RGB)", "MS-SSIM (dB)")):
+    axis.set_xlabel("bits per pixel (actual files)")
+    axis.set_ylabel(name)
+    axis.grid(True, alpha=0.3)
+  axes[0].legend(fontsize=8)
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  figure.savefig(path)
+  plt.close(figure)
+  return path

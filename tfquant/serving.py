@@ -12,6 +12,7 @@ import base64
 import concurrent.futures
 import json
 import os
+import re
 import threading
 import urllib.error
 import urllib.request
@@ -29,8 +30,16 @@ class ServingError(RuntimeError):
 
 def _to_json(name, value):
   if name.endswith("_bytes"):
+    if isinstance(value, np.ndarray):
+      value = value.item()
     return {"b64": base64.b64encode(value).decode("ascii")}
   return np.asarray(value).tolist()
+
+
+def _explain(error):
+  """The assertion's own message from a TensorFlow error, else its first line."""
+  found = re.search(r"assertion failed: \[(.*?)\]", error.message)
+  return found.group(1) if found else error.message.strip().splitlines()[0]
 
 
 def _from_json(name, value):
@@ -115,7 +124,7 @@ class _Model:
       try:
         outputs = function(**tensors)
       except tf.errors.InvalidArgumentError as error:
-        raise ValueError(error.message) from None
+        raise ValueError(_explain(error)) from None
     return {k: v.numpy() for k, v in outputs.items()}
 
 

@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 
@@ -136,14 +137,28 @@ class TrainConfig:
     return options
 
 
-def load_config_file(path):
-  """A config file is Python defining `CONFIG`, a dict of `TrainConfig` fields."""
-  spec = importlib.util.spec_from_file_location("tfquant_config", path)
-  if spec is None or not os.path.exists(path):
+def load_python_config(path, variable):
+  """Runs a Python config file and returns its `variable` (a dict).
+
+  The file's folder is importable while it runs, so configs can share settings.
+  """
+  if not os.path.isfile(path):
     raise FileNotFoundError(f"Config file {path!r} not found.")
+  spec = importlib.util.spec_from_file_location(f"tfquant_{variable.lower()}", path)
   module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return dict(module.CONFIG)
+  sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+  try:
+    spec.loader.exec_module(module)
+  finally:
+    sys.path.pop(0)
+  if not isinstance(getattr(module, variable, None), dict):
+    raise ValueError(f"{path} must define a dict named {variable}.")
+  return dict(getattr(module, variable))
+
+
+def load_config_file(path):
+  """A training config file defines `CONFIG`, a dict of `TrainConfig` fields."""
+  return load_python_config(path, "CONFIG")
 
 
 def resolve_config(config_file=None, overrides=None):
@@ -282,9 +297,8 @@ class Trainer:
         result = model(x, training=True, step=optimizer.iterations)
         loss = optimizer.get_scaled_loss(result["loss"] / strategy.num_replicas_in_sync)
       grads = optimizer.get_unscaled_gradients(tape.gradient(loss, variables))
-      finite = tf.math.is_finite(result["loss"])
-      for grad in grads:
-        finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(grad)))
+      finite = tf.stack([tf.math.is_finite(result["loss"]), tf.reduce_all(
+          [tf.reduce_all(tf.math.is_finite(grad)) for grad in grads])])
       failures = tf.distribute.get_replica_context().all_reduce(
           "SUM", 1.0 - tf.cast(finite, tf.float32))
       optimizer.apply_gradients(zip(grads, variables))  # skipped when not finite
@@ -292,9 +306,9 @@ class Trainer:
 
     @tf.function
     def distributed_step(iterator):
-      metrics, applied = strategy.run(replica_step, args=(next(iterator),))
+      metrics, finite = strategy.run(replica_step, args=(next(iterator),))
       metrics = {k: strategy.reduce("MEAN", v, axis=None) for k, v in metrics.items()}
-      return metrics, strategy.experimental_local_results(applied)[0]
+      return metrics, strategy.experimental_local_results(finite)[0]  # [loss, gradients]
 
     self._steps[freeze_encoder] = distributed_step
     return distributed_step
@@ -337,13 +351,16 @@ class Trainer:
     rate, last_time = None, time.perf_counter()
     while self.step < config.steps:
       freeze = any(bool(q.is_hard(self.step)) for q in self.hard_switches)
-      metrics, applied = self._train_step(freeze)(self.iterator)
+      metrics, finite = self._train_step(freeze)(self.iterator)
       metrics = {k: float(v) for k, v in metrics.items()}
+      loss_finite, applied = bool(finite[0]), bool(finite[0] and finite[1])
       step = self.step  # skipped updates count as steps, as in Keras' loss-scale optimizer
-      if bool(applied):
+      if applied:
         nonfinite = 0
         history.append(metrics)
         interval_losses.append(metrics["loss"])
+      elif loss_finite and config.precision == "mixed_float16":
+        logging.info("Step %d: float16 gradient overflow; loss scale lowered.", step)
       else:
         nonfinite += 1
         logging.warning("Step %d: non-finite loss or gradients; update skipped.", step)
@@ -351,7 +368,7 @@ class Trainer:
           raise FloatingPointError(
               f"{nonfinite} consecutive non-finite steps at step {step}: stopping. The last "
               f"good checkpoint is in {self.manager.directory}. Try a lower --lr.")
-      if bool(applied) and (step % config.summary_every == 0 or step == config.steps):
+      if applied and (step % config.summary_every == 0 or step == config.steps):
         images = (self._reconstructions(image_batch)
                   if self.chief and step % config.image_summary_every == 0 else None)
         self._write_summaries(writer, step, metrics, images)

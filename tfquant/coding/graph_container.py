@@ -63,55 +63,48 @@ def pack(prefix, image_shape, latent_shapes, strings):
 def unpack(data, prefix, num_strings, latent_shapes_fn, max_pixels):
   """Parses and checks a container from this model; returns (image shape, [strings]).
 
-  Every check is a `tf.debugging` assertion that fails with an InvalidArgumentError naming the
-  problem. `latent_shapes_fn(image_shape)` gives the int32 [k, 3] shapes the model expects.
+  Every check is a `tf.debugging.Assert` that fails with an InvalidArgumentError naming the
+  problem (and never printing the bytes). `latent_shapes_fn(image_shape)` gives the int32 [k, 3] shapes the model expects.
   """
   data = tf.reshape(data, [])
   octets = tf.io.decode_raw(data, tf.uint8)
   size = tf.size(octets, out_type=tf.int64)
   fixed = len(prefix) + 4 + 10 * num_strings + 4
-  checks = [tf.debugging.assert_greater_equal(
-      size, tf.constant(len(container.MAGIC), tf.int64),
-      message="Not a tfquant bitstream (too short for magic bytes).")]
-  with tf.control_dependencies(checks):
-    checks.append(tf.debugging.assert_equal(
-        tf.strings.substr(data, 0, len(container.MAGIC)), container.MAGIC,
-        message="Not a tfquant bitstream (bad magic bytes)."))
-  with tf.control_dependencies(checks):
-    checks.append(tf.debugging.assert_greater_equal(
-        size, tf.constant(fixed, tf.int64), message="Truncated bitstream."))
-  with tf.control_dependencies(checks):
-    checks.append(tf.debugging.assert_less_equal(
-        read_uint(octets, 4, 1), tf.constant(container.VERSION, tf.int64),
-        message="Bitstream format version is newer than this model's exporter supports."))
-    body = octets[:-4]
-    checks.append(tf.debugging.assert_equal(
-        adler32(body), read_uint(octets, size - 4, 4),
-        message="Bitstream is corrupted or truncated (checksum mismatch)."))
-  with tf.control_dependencies(checks):
-    checks.append(tf.debugging.assert_equal(
-        tf.strings.substr(data, 0, len(prefix)), prefix,
-        message="Bitstream was written by another model (identifier mismatch)."))
+  # Each check runs only after the previous ones passed (later ones read what they vouch for).
+  checks = []
+  for condition, message in (
+      (lambda: size >= len(container.MAGIC), "Not a tfquant bitstream (too short)."),
+      (lambda: tf.equal(tf.strings.substr(data, 0, len(container.MAGIC)), container.MAGIC),
+       "Not a tfquant bitstream (bad magic bytes)."),
+      (lambda: size >= fixed, "Truncated bitstream."),
+      (lambda: read_uint(octets, 4, 1) <= container.VERSION,
+       "Bitstream format version is newer than this model's exporter supports."),
+      (lambda: tf.equal(adler32(octets[:-4]), read_uint(octets, size - 4, 4)),
+       "Bitstream is corrupted or truncated (checksum mismatch)."),
+      (lambda: tf.equal(tf.strings.substr(data, 0, len(prefix)), prefix),
+       "Bitstream was written by another model (identifier mismatch)."),
+  ):
+    with tf.control_dependencies(checks):
+      checks.append(tf.debugging.Assert(condition(), [message]))
   with tf.control_dependencies(checks):
     position = len(prefix)
-    image_shape = tf.stack([read_uint(octets, position, 2), read_uint(octets, position + 2, 2)])
+    image_shape = tf.cast(tf.stack([read_uint(octets, position + i, 2) for i in (0, 2)]),
+                          tf.int32)
     position += 4
     entries = [tf.stack([read_uint(octets, position + 10 * i + j, 2) for j in (0, 2, 4)] +
                         [read_uint(octets, position + 10 * i + 6, 4)])
                for i in range(num_strings)]
     lengths = tf.stack([e[3] for e in entries])
-    image_shape = tf.cast(image_shape, tf.int32)
+    latents = tf.stack([tf.cast(e[:3], tf.int32) for e in entries])
+    checks.append(tf.debugging.Assert(tf.reduce_all(image_shape > 0), ["Invalid image shape."]))
+  with tf.control_dependencies(checks):
+    pixels = tf.reduce_prod(tf.cast(image_shape, tf.int64))
     checks += [
-        tf.debugging.assert_positive(image_shape, message="Invalid image shape."),
-        tf.debugging.assert_less_equal(
-            tf.reduce_prod(tf.cast(image_shape, tf.int64)), tf.constant(max_pixels, tf.int64),
-            message="Image exceeds the pixel limit."),
-        tf.debugging.assert_equal(
-            tf.stack([tf.cast(e[:3], tf.int32) for e in entries]),
-            latent_shapes_fn(image_shape), message="Latent shapes do not match the model."),
-        tf.debugging.assert_equal(
-            tf.reduce_sum(lengths) + fixed, size,
-            message="String lengths do not match the bitstream's size."),
+        tf.debugging.Assert(pixels <= max_pixels, ["Image exceeds the pixel limit."]),
+        tf.debugging.Assert(tf.reduce_all(tf.equal(latents, latent_shapes_fn(image_shape))),
+                            ["Latent shapes do not match the model."]),
+        tf.debugging.Assert(tf.equal(tf.reduce_sum(lengths) + fixed, size),
+                            ["String lengths do not match the bitstream's size."]),
     ]
   with tf.control_dependencies(checks):
     starts = position + 10 * num_strings + tf.concat([[0], tf.cumsum(lengths)[:-1]], 0)

@@ -1,0 +1,14 @@
+"""Training settings shared by every setting of Tsubota & Aizawa 2023 (imported by the configs):
+256×256 crops, batch 8, Adam 1e-4 for 1M steps, MSE on the 0..255 scale; SGA's temperature
+min(0.5, 0.5·exp(−3e-4·(step − 997k))); STH switching to hard rounding at 960k.
+"""
+
+PAPER_TRAINING = dict(
+    batch_size=8,
+    patch_size=256,
+    steps=1000000,
+    lr=1e-4,
+    sga_decay=3e-4,
+    sga_decay_start_fraction=0.997,
+    sth_switch_fraction=0.96,
+)

@@ -1,0 +1,95 @@
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from tfquant import data, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class TfquantSampleImages(tfds.core.GeneratorBasedBuilder):
+  """The embedded sample images as a tensorflow-datasets dataset (built locally)."""
+
+  VERSION = tfds.core.Version("1.0.0")
+
+  def _info(self):
+    return tfds.core.DatasetInfo(
+        builder=self, features=tfds.features.FeaturesDict(
+            {"image": tfds.features.Image(shape=(None, None, 3))}))
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {"train": self._generate_examples()}
+
+  def _generate_examples(self):
+    for index, path in enumerate(data.image_paths(data.sample_dir())):
+      yield index, {"image": path}
+
+
+def test_tfds_dataset_by_name(tmp_path):
+  TfquantSampleImages(data_dir=str(tmp_path)).download_and_prepare()
+  dataset = data.tfds_patch_dataset("tfquant_sample_images", "train", 64, 3,
+                                    data_dir=str(tmp_path), seed=1)
+  batches = list(dataset.take(4))
+  assert all(b.shape == (3, 64, 64, 3) and b.dtype == tf.float32 for b in batches)
+  assert 0.0 <= float(tf.reduce_min(batches[0])) and float(tf.reduce_max(batches[0])) <= 1.0
+
+
+def test_tfds_errors_are_clear(tmp_path):
+  with pytest.raises(ValueError, match="Unknown tensorflow-datasets dataset"):
+    data.tfds_patch_dataset("no_such_dataset_xyz", "train", 64, 2, data_dir=str(tmp_path))
+  with pytest.raises(ValueError, match="not prepared"):
+    data.tfds_patch_dataset("tfquant_sample_images", "train", 64, 2,
+                            data_dir=str(tmp_path / "empty"))
+
+
+def test_patch_dataset_skips_small_images_and_is_deterministic(tmp_path):
+  big = data.read_image(data.image_paths(data.sample_dir())[0])
+  Image.fromarray(big).save(tmp_path / "big.png")
+  Image.fromarray(big[:40, :40]).save(tmp_path / "small.png")
+  paths = data.image_paths(str(tmp_path))
+  first = next(iter(data.patch_dataset(paths, 64, 2, seed=5))).numpy()
+  again = next(iter(data.patch_dataset(paths, 64, 2, seed=5))).numpy()
+  np.testing.assert_array_equal(first, again)
+  assert first.shape == (2, 64, 64, 3)
+  with pytest.raises(ValueError, match="at least 500x500"):
+    data.patch_dataset(paths, 500, 2)
+
+
+def test_image_paths_and_read_errors(tmp_path):
+  with pytest.raises(FileNotFoundError, match="No PNG/JPEG"):
+    data.image_paths(str(tmp_path))
+  (tmp_path / "fake.png").write_bytes(b"not really a png")
+  with pytest.raises(ValueError, match="not a readable image"):
+    data.read_image(str(tmp_path / "fake.png"))
+
+
+@pytest.mark.parametrize("config_file", [os.path.join(REPO, "configs", f"{arch}.py")
+                                         for arch in ("balle2017", "balle2018")])
+def test_configs_resolve(config_file, tmp_path):
+  values = train.load_config_file(config_file)
+  config = train.resolve_config(config_file, {"train_glob": "x", "train_dir": str(tmp_path)})
+  assert config.steps == 1000000 and config.batch_size == 8 and config.patch_size == 256
+  assert config.arch == values["arch"]
+  options = config.model_options()
+  assert options["ent_quant"]["name"] == "noise"
+  sth = config.quantizer_spec("sth")
+  assert sth["switch_step"] == 960000
+  assert config.quantizer_spec("sga")["decay_start"] == 997000
+
+
+def test_mixed_precision_training_steps(tmp_path):
+  config = train.resolve_config(overrides=dict(
+      arch="balle2018", ent_quant="universal", dec_quant="dsq", num_filters=8,
+      latent_filters=12, batch_size=2, patch_size=64, steps=25, train_dir=str(tmp_path),
+      train_glob=os.path.join(data.sample_dir(), "*.png"), precision="mixed_float16"))
+  trainer = train.Trainer(config)
+  history = trainer.fit(progress=False)
+  assert trainer.model.analysis.compute_dtype == "float16"
+  # The first steps may be skipped while the dynamic loss scale falls from 2^15.
+  assert len(history) >= 5 and all(np.isfinite(h["loss"]) for h in history)
+  assert all(np.all(np.isfinite(v.numpy())) for v in trainer.model.variables)

@@ -1,0 +1,99 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tfquant import compare, data, evaluate
+from tests.helpers import sample_image, trained
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_psnr_known_values():
+  image = sample_image(64, 64)
+  assert evaluate.psnr(image, image) == float("inf")
+  noisy = np.clip(image.astype(np.int32) + np.random.RandomState(0).choice([-5, 5],
+                                                                           image.shape), 0, 255)
+  mse = np.mean((noisy - image.astype(np.int32))**2)
+  assert evaluate.psnr(image, noisy) == pytest.approx(10 * np.log10(255**2 / mse))
+  flat = np.full((8, 8, 3), 100, np.uint8)
+  assert evaluate.psnr(flat, flat + 10) == pytest.approx(10 * np.log10(255**2 / 100))
+
+
+def test_ms_ssim_known_values():
+  image = sample_image(256, 256)
+  assert evaluate.ms_ssim(image, image) == pytest.approx(1.0, abs=1e-6)
+  noisy = np.clip(image + np.random.RandomState(1).normal(0, 20, image.shape), 0,
+                  255).astype(np.uint8)
+  value = evaluate.ms_ssim(image, noisy)
+  assert 0.5 < value < 0.99
+  assert evaluate.to_db(value) == pytest.approx(-10 * np.log10(1 - value))
+  assert evaluate.ms_ssim(image[:32, :32], noisy[:32, :32]) < 1.0  # fewer scales still work
+  assert np.isnan(evaluate.ms_ssim(image[:8, :8], noisy[:8, :8]))
+
+
+def test_bpp_is_file_bytes(tmp_path):
+  model = trained("balle2018", "universal", "dsq")
+  codec = evaluate.ModelCodec(model)
+  image = sample_image(48, 72)
+  row, reconstruction = evaluate.measure(codec, image, estimate=True)
+  assert row["bpp"] == 8 * len(codec.encode(image)) / (48 * 72)
+  assert row["estimated_bpp"] < row["bpp"]  # the file adds its header
+  jpeg = evaluate.PillowCodec("jpeg", 50)
+  row, _ = evaluate.measure(jpeg, image)
+  assert row["bpp"] == 8 * len(jpeg.encode(image)) / (48 * 72)
+
+
+def test_bd_rate_of_identical_and_cheaper_curves():
+  anchor = [(0.2, 28.0, 10.0), (0.4, 31.0, 13.0), (0.8, 34.0, 16.0), (1.6, 37.0, 19.0)]
+  assert evaluate.bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+  cheaper = [(0.9 * r, p, m) for r, p, m in anchor]
+  assert evaluate.bd_rate(anchor, cheaper) == pytest.approx(-10.0, abs=1e-6)
+  assert evaluate.bd_rate(anchor, cheaper, "ms_ssim_db") == pytest.approx(-10.0, abs=1e-6)
+  assert evaluate.bd_psnr(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+  assert np.isnan(evaluate.bd_rate(anchor, anchor[:1]))
+
+
+def test_results_files_and_plot(tmp_path):
+  paths = data.image_paths(data.sample_dir())[:2]
+  points = [evaluate.evaluate(evaluate.PillowCodec("jpeg", q), paths) for q in (20, 60, 90)]
+  points += [evaluate.evaluate(evaluate.PillowCodec("webp", q), paths) for q in (20, 60, 90)]
+  csv_path = evaluate.save_points(points, str(tmp_path / "r.json"))
+  assert len(open(csv_path).read().strip().splitlines()) == 1 + 6 * 2
+  curves = evaluate.curves(evaluate.load_points(str(tmp_path / "r.json")))
+  assert set(curves) == {"JPEG", "WebP"} and len(curves["JPEG"]) == 3
+  path = evaluate.rd_plot(curves, str(tmp_path / "rd.png"))
+  assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_grid_smoke_end_to_end(tmp_path):
+  grid = compare.load_grid(os.path.join(REPO, "configs", "grid_smoke.py"))
+  grid["out_dir"] = str(tmp_path / "grid")
+  jobs = subprocess.run([sys.executable, os.path.join(REPO, "bin", "compare"),
+                         "--config=configs/grid_smoke.py", "--print_jobs"], cwd=REPO,
+                        capture_output=True, text=True, timeout=120)
+  assert jobs.returncode == 0 and len(jobs.stdout.strip().splitlines()) == 6
+  assert all("bin/train" in line and "--ent_quant=" in line
+             for line in jobs.stdout.splitlines())
+  result, failures = compare.run(grid, jobs=2, log=lambda message: None)
+  assert not failures
+  arch = result["archs"]["balle2018"]
+  rows = {row["pair"]: row for row in arch["pairs"]}
+  assert set(rows) == {"AUN-Q/AUN-Q", "U-Q/DS-Q", "JPEG"}
+  assert rows["AUN-Q/AUN-Q"]["bd_rate_psnr"] == pytest.approx(0.0, abs=1e-9)
+  assert len(rows["U-Q/DS-Q"]["points"]) == 3
+  assert arch["best_pair"] in ("AUN-Q/AUN-Q", "U-Q/DS-Q")
+  out = grid["out_dir"]
+  assert open(os.path.join(out, "rd_balle2018.png"), "rb").read(4) == b"\x89PNG"
+  report = open(os.path.join(out, "report.md")).read()
+  assert "U-Q/DS-Q" in report and "BD-rate" in report
+  with open(os.path.join(out, "report.json")) as f:
+    assert json.load(f)["archs"]["balle2018"]["best_pair"] == arch["best_pair"]
+  # Resuming trains nothing and re-uses the cached evaluations.
+  messages = []
+  compare.run(grid, jobs=2, log=messages.append)
+  assert messages[0].startswith("0 of 6 runs to train")
+  assert not any(m.startswith(("training", "evaluating")) for m in messages)

@@ -1,0 +1,229 @@
+"""The paper's experiment: architectures × (entropy, decoder) quantizer pairs × lambdas.
+
+A grid config is a Python file defining `GRID` (see configs/grid_*.py)::
+
+    GRID = dict(
+        out_dir="runs/grid_mini",            # one run directory per cell below it
+        archs={"balle2018": dict(num_filters=64, latent_filters=96)},
+        pairs=[("noise", "noise"), ("universal", "dsq"), ("sth", "sth"), ...],
+        lambdas=[0.003, 0.01, 0.03],
+        train=dict(steps=..., batch_size=..., patch_size=..., train_glob=...),  # TrainConfig
+        arch_configs={"balle2018": "configs/balle2018.py"},  # optional base config per arch
+        eval_images=None,                    # a folder; None: Kodak if present, else samples
+        baselines={"jpeg": [...], "webp": [...]},  # Pillow codecs and their settings
+    )
+
+`run` trains every unfinished cell (each a `bin/train` process, several at once with `jobs`),
+evaluates every finished one for real (cached per run), and writes `report.md`,
+`report.json` and one RD plot per architecture. Calling it again resumes.
+"""
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+import tensorflow as tf
+
+from tfquant import data, evaluate, models, quantizers, train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ANCHOR = ("noise", "noise")
+PAPER_NAMES = {"noise": "AUN-Q", "ste": "STE-Q", "universal": "U-Q", "sga": "SGA-Q",
+               "dsq": "DS-Q", "sth": "STH-Q", "stochastic": "St-Q", "soft_round": "SR-Q",
+               "sigmoid": "Sig-Q"}
+
+
+def load_grid(path):
+  grid = train.load_python_config(path, "GRID")
+  missing = {"out_dir", "archs", "pairs", "lambdas", "train"} - set(grid)
+  if missing:
+    raise ValueError(f"{path}: GRID lacks {sorted(missing)}.")
+  grid["pairs"] = [tuple(quantizers.canonical_name(q) for q in pair) for pair in grid["pairs"]]
+  if ANCHOR not in grid["pairs"]:
+    raise ValueError(f"{path}: the pairs must include the anchor {ANCHOR}.")
+  return grid
+
+
+def pair_label(pair):
+  return "/".join(PAPER_NAMES.get(q, q) for q in pair)
+
+
+class Cell:
+  """One training run of the grid."""
+
+  def __init__(self, grid, arch, pair, lmbda):
+    self.grid, self.arch, self.pair, self.lmbda = grid, arch, pair, lmbda
+    self.run_dir = os.path.join(grid["out_dir"], arch, "-".join(pair), f"lambda_{lmbda:g}")
+
+  def train_command(self):
+    command = [sys.executable, os.path.join(REPO, "bin", "train")]
+    base = self.grid.get("arch_configs", {}).get(self.arch)
+    if base:
+      command.append(f"--config={base}")
+    settings = dict(self.grid["train"], **self.grid["archs"][self.arch])
+    settings.update(arch=self.arch, ent_quant=self.pair[0], dec_quant=self.pair[1],
+                    lmbda=self.lmbda, train_dir=self.run_dir)
+    for key, value in sorted(settings.items()):
+      if isinstance(value, dict):
+        command += [f"--set={key}.{k}={v!r}" for k, v in sorted(value.items())]
+      else:
+        command.append(f"--{key}={value}")
+    return command + ["--progress=false"]
+
+  @property
+  def finished(self):
+    latest = tf.train.latest_checkpoint(os.path.join(self.run_dir, "checkpoints"))
+    done = latest is not None and int(latest.rsplit("-", 1)[1]) >= self.grid["train"]["steps"]
+    return done and os.path.exists(os.path.join(self.run_dir, models.RUN_MODEL_DIR,
+                                                models.CONFIG_FILE))
+
+
+def cells(grid):
+  return [Cell(grid, arch, pair, lmbda) for arch in grid["archs"] for pair in grid["pairs"]
+          for lmbda in grid["lambdas"]]
+
+
+def print_jobs(grid, stream=sys.stdout):
+  for cell in cells(grid):
+    stream.write(shlex.join(cell.train_command()) + "\n")
+
+
+def train_all(grid, jobs=1, log=print):
+  """Runs `bin/train` for every unfinished cell, `jobs` at a time; returns the failures."""
+  pending = [c for c in cells(grid) if not c.finished]
+  running, failures = [], []
+  log(f"{len(pending)} of {len(cells(grid))} runs to train, {jobs} at a time.")
+  while pending or running:
+    while pending and len(running) < jobs:
+      cell = pending.pop(0)
+      os.makedirs(cell.run_dir, exist_ok=True)
+      log_file = open(os.path.join(cell.run_dir, "train.log"), "a")
+      running.append((cell, log_file, subprocess.Popen(
+          cell.train_command(), stdout=log_file, stderr=subprocess.STDOUT)))
+      log(f"training {cell.run_dir}")
+    for entry in list(running):
+      cell, log_file, process = entry
+      if process.poll() is not None:
+        running.remove(entry)
+        log_file.close()
+        if process.returncode != 0:
+          failures.append(cell)
+          log(f"FAILED {cell.run_dir} (exit {process.returncode}; see its train.log)")
+    time.sleep(0.5)
+  return failures
+
+
+def eval_paths(grid):
+  directory = grid.get("eval_images") or data.shared_dir("kodak") or data.sample_dir()
+  return data.image_paths(directory)
+
+
+def _cached(path, compute):
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  result = compute()
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  return result
+
+
+def evaluate_all(grid, log=print):
+  """{cell: point} for finished cells, and the baseline points; results cached on disk."""
+  paths = eval_paths(grid)
+  key = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:10]
+  points = {}
+  for cell in cells(grid):
+    if not cell.finished:
+      continue
+
+    def compute(cell=cell):
+      log(f"evaluating {cell.run_dir}")
+      codec = evaluate.ModelCodec(models.load(cell.run_dir), label=pair_label(cell.pair))
+      point = evaluate.evaluate(codec, paths, estimate=True)
+      point["settings"].update(arch=cell.arch, lmbda=cell.lmbda)
+      return point
+
+    points[cell] = _cached(os.path.join(cell.run_dir, f"eval-{key}.json"), compute)
+  baselines = []
+  for name, qualities in grid.get("baselines", {}).items():
+    for quality in qualities:
+      path = os.path.join(grid["out_dir"], "baselines", f"{name}-{quality}-{key}.json")
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      baselines.append(_cached(path, lambda n=name, q=quality: evaluate.evaluate(
+          evaluate.PillowCodec(n, q), paths)))
+  return points, baselines
+
+
+def _signed(value, digits):
+  """'+1.23', or 'n/a' where curves do not overlap enough for a BD figure."""
+  return "n/a" if value != value else f"{value:+.{digits}f}"
+
+
+def report(grid, points, baselines):
+  """Writes report.md, report.json and rd_<arch>.png; returns the report dict."""
+  out = grid["out_dir"]
+  baseline_curves = evaluate.curves(baselines)
+  result = {"eval_images": len(eval_paths(grid)), "bd_method": evaluate.BD_METHOD, "archs": {}}
+  lines = [f"# Quantizer comparison: {os.path.basename(os.path.normpath(out))}", "",
+           f"Evaluated on {result['eval_images']} images; bpp counts every byte of the coded "
+           f"files. BD-rates against {pair_label(ANCHOR)} ({evaluate.BD_METHOD} "
+           "interpolation; negative = fewer bits at equal quality; n/a where the curves do "
+           "not overlap or are not monotonic).", ""]
+  for arch in grid["archs"]:
+    arch_points = {c.pair: [] for c in points if c.arch == arch}
+    for cell, point in points.items():
+      if cell.arch == arch:
+        arch_points[cell.pair].append((cell.lmbda, point["mean"]))
+    curve_map = {pair_label(p): sorted((m["bpp"], m["psnr"], m["ms_ssim_db"]) for _, m in v)
+                 for p, v in arch_points.items()}
+    anchor = curve_map.get(pair_label(ANCHOR), [])
+    rows = []
+    for pair in grid["pairs"]:
+      label = pair_label(pair)
+      if label not in curve_map:
+        continue
+      rows.append({"pair": label, "ent_quant": pair[0], "dec_quant": pair[1],
+                   "points": [dict(lmbda=l, **m) for l, m in sorted(arch_points[pair])],
+                   "bd_rate_psnr": evaluate.bd_rate(anchor, curve_map[label], "psnr"),
+                   "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve_map[label], "ms_ssim_db"),
+                   "bd_psnr": evaluate.bd_psnr(anchor, curve_map[label], "psnr")})
+    for label, curve in baseline_curves.items():
+      rows.append({"pair": label, "baseline": True,
+                   "bd_rate_psnr": evaluate.bd_rate(anchor, curve, "psnr"),
+                   "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve, "ms_ssim_db"),
+                   "bd_psnr": evaluate.bd_psnr(anchor, curve, "psnr")})
+    ranked = [r for r in rows if not r.get("baseline") and r["bd_rate_psnr"] == r["bd_rate_psnr"]]
+    best = min(ranked, key=lambda r: r["bd_rate_psnr"])["pair"] if ranked else None
+    plot = evaluate.rd_plot({**curve_map, **baseline_curves},
+                            os.path.join(out, f"rd_{arch}.png"), title=arch)
+    result["archs"][arch] = {"pairs": rows, "best_pair": best, "plot": os.path.basename(plot)}
+    lines += [f"## {arch}", "", f"Best pair (BD-rate, PSNR): **{best}**", "",
+              f"![RD curves]({os.path.basename(plot)})", "",
+              "| pair (entropy/decoder) | BD-rate PSNR % | BD-rate MS-SSIM % | BD-PSNR dB |"
+              " points (λ: bpp, PSNR) |", "|---|---|---|---|---|"]
+    for row in rows:
+      points_text = "; ".join(f"{p['lmbda']:g}: {p['bpp']:.3f}, {p['psnr']:.2f}"
+                              for p in row.get("points", []))
+      bd = [_signed(row[k], digits) for k, digits in (("bd_rate_psnr", 2),
+                                                     ("bd_rate_ms_ssim", 2), ("bd_psnr", 3))]
+      lines.append(f"| {row['pair']} | {' | '.join(bd)} | {points_text} |")
+    lines.append("")
+  with open(os.path.join(out, "report.json"), "w") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  with open(os.path.join(out, "report.md"), "w") as f:
+    f.write("\n".join(lines))
+  return result
+
+
+def run(grid, jobs=1, train=True, log=print):
+  os.makedirs(grid["out_dir"], exist_ok=True)
+  failures = train_all(grid, jobs, log) if train else []
+  points, baselines = evaluate_all(grid, log)
+  result = report(grid, points, baselines)
+  log(f"Report: {os.path.join(grid['out_dir'], 'report.md')}")
+  return result, failures
