@@ -92,8 +92,8 @@ def test_crafted_lengths_do_not_allocate(model, stream):
   with pytest.raises(BitstreamError, match="pixel limit"):
     coding.decode(model, container.pack(huge))
   body = bytearray(data[:-4])
-  id_length = int.from_bytes(body[6:8], "big")
-  string_length_at = 8 + id_length + 4 + 6
+  id_length = int.from_bytes(body[7:9], "big")
+  string_length_at = 9 + id_length + 4 + 6
   body[string_length_at:string_length_at + 4] = (2**32 - 1).to_bytes(4, "big")
   forged = bytes(body) + zlib.adler32(bytes(body)).to_bytes(4, "big")
   with pytest.raises(BitstreamError, match="Truncated"):
@@ -188,3 +188,19 @@ def test_cli_errors_are_clear_and_lose_nothing(saved_model, tmp_path):
   assert run_codec("frobnicate").returncode != 0
   result = run_codec("compress", f"--model={tmp_path / 'nope'}", str(text), str(target))
   assert result.returncode != 0 and "model.json" in result.stderr
+
+
+def test_dither_seed_travels_in_the_container(tmp_path):
+  model = models.create("balle2017", ent_quant="universal", **TINY)
+  model.finalize()
+  image = sample_image(40, 56)
+  data = coding.encode(model, image, dither_seed=(7, 2**32 - 1))
+  parsed = container.unpack(data)
+  assert parsed.dither_seed == (7, 2**32 - 1)
+  np.testing.assert_array_equal(coding.decode(model, data),
+                                model.decompress(*model.compress(image, (7, 2**32 - 1)),
+                                                 dither_seed=(7, 2**32 - 1)).numpy())
+  (tmp_path / "d.tfq").write_bytes(data)
+  assert "dither seed: (7, 4294967295)" in files.describe(str(tmp_path / "d.tfq"))
+  plain = container.unpack(coding.encode(model, image))
+  assert plain.dither_seed is None

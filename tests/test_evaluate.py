@@ -55,6 +55,9 @@ def test_bd_rate_of_identical_and_cheaper_curves():
   assert evaluate.bd_rate(anchor, cheaper, "ms_ssim_db") == pytest.approx(-10.0, abs=1e-6)
   assert evaluate.bd_psnr(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
   assert np.isnan(evaluate.bd_rate(anchor, anchor[:1]))
+  zigzag = [(0.2, 28.0, 10.0), (0.4, 27.0, 9.0), (0.8, 34.0, 16.0)]
+  assert np.isnan(evaluate.bd_rate(anchor, zigzag))  # undefined, not an exception
+  assert evaluate.bd_rate(zigzag, zigzag) == 0.0
 
 
 def test_results_files_and_plot(tmp_path):

@@ -152,7 +152,7 @@ def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
     if reconstructions_dir:
       os.makedirs(reconstructions_dir, exist_ok=True)
       data.write_png(os.path.join(reconstructions_dir, os.path.basename(path)), reconstruction)
-  numeric = [k for k, v in rows[0].items() if isinstance(v, float) and k != "image"]
+  numeric = [k for k, v in rows[0].items() if isinstance(v, float)]
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # MS-SSIM is NaN for tiny images
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in numeric}
@@ -195,6 +195,8 @@ def _bd(function, anchor, test, metric):
   column = {"psnr": 1, "ms_ssim_db": 2}[metric]
   if len(anchor) < 2 or len(test) < 2:
     return float("nan")
+  if list(anchor) == list(test):
+    return 0.0  # by definition, even where a non-monotonic curve leaves BD undefined
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # the package warns on little overlap; NaN tells instead
     try:
@@ -208,7 +210,8 @@ def _bd(function, anchor, test, metric):
 def bd_rate(anchor, test, metric="psnr"):
   """Bjøntegaard-delta rate in % of `test` against `anchor` (negative: fewer bits).
 
-  Curves are [(bpp, psnr, ms_ssim_db)]; Akima interpolation (bjontegaard package).
+  Curves are [(bpp, psnr, ms_ssim_db)]; Akima interpolation (bjontegaard package). NaN where
+  BD is undefined: fewer than two points, quality not increasing with rate, no overlap.
   """
   import bjontegaard
   return _bd(bjontegaard.bd_rate, anchor, test, metric)

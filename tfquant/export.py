@@ -43,7 +43,8 @@ def build_module(model, max_pixels=coding.DEFAULT_MAX_PIXELS):
   def decompress(bitstream_bytes):
     image_shape, strings = graph_container.unpack(
         bitstream_bytes, prefix, model.num_strings, model.latent_shapes, max_pixels)
-    return {"image": model._decompress(image_shape, *strings)}  # pylint: disable=protected-access
+    image = model._decompress(0.0, image_shape, *strings)  # pylint: disable=protected-access
+    return {"image": image}
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")])
   def forward(x):

@@ -41,13 +41,16 @@ def model_id(model):
   return identifier
 
 
-def encode(model, image, identifier=None):
-  """Compresses one H×W×3 uint8 image to container bytes."""
-  pieces = model.compress(image)
+def encode(model, image, identifier=None, dither_seed=None):
+  """Compresses one H×W×3 uint8 image to container bytes.
+
+  With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored.
+  """
+  pieces = model.compress(image, dither_seed)
   shape = tuple(int(v) for v in pieces[0].numpy())
   latents = tuple(Latent(*s) for s in model.latent_shapes(shape).numpy().tolist())
   strings = tuple(p.numpy()[0] for p in pieces[1:])
-  return pack(Bitstream(identifier or model_id(model), shape, latents, strings))
+  return pack(Bitstream(identifier or model_id(model), shape, latents, strings, dither_seed))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
@@ -67,7 +70,8 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
                          f"{expected} for a {height}x{width} image.")
   strings = [tf.constant([s]) for s in bitstream.strings]
   try:
-    return model.decompress(tf.constant([height, width], tf.int32), *strings).numpy()
+    return model.decompress(tf.constant([height, width], tf.int32), *strings,
+                            dither_seed=bitstream.dither_seed).numpy()
   except tf.errors.InvalidArgumentError as error:
     raise BitstreamError(f"Range decoding failed: the strings are damaged "
                          f"({error.message.splitlines()[0]}).") from None

@@ -24,10 +24,10 @@ def write_atomically(path, payload):
     raise
 
 
-def compress_file(model, source, destination):
+def compress_file(model, source, destination, dither_seed=None):
   """Codes an image file; returns (image shape, bytes written)."""
   image = data.read_image(source)
-  payload = coding.encode(model, image)
+  payload = coding.encode(model, image, dither_seed=dither_seed)
   write_atomically(destination, payload)
   return image.shape, len(payload)
 
@@ -56,6 +56,8 @@ def describe(source):
   lines = [f"file: {source} ({len(payload)} bytes, "
            f"{8 * len(payload) / (height * width):.4f} bpp)",
            f"format version: {payload[4]}",
+           f"U-Q dither seed: {bitstream.dither_seed}" if bitstream.dither_seed else
+           "U-Q dither: no",
            f"image: {width}x{height}",
            "model: " + ", ".join(f"{k}={v}" for k, v in sorted(bitstream.model_id.items()))]
   for index, (latent, string) in enumerate(zip(bitstream.latents, bitstream.strings)):

@@ -44,9 +44,10 @@ def adler32(octets):
 
 
 def prefix_bytes(model_id, num_strings):
-  """The constant start of every stream from this model: magic, version, count, identifier."""
+  """The constant start of every (undithered) stream from this model: magic, version, count,
+  flags, identifier."""
   identifier = container.model_id_bytes(model_id)
-  return struct.pack(">4sBBH", container.MAGIC, container.VERSION, num_strings,
+  return struct.pack(">4sBBBH", container.MAGIC, container.VERSION, num_strings, 0,
                      len(identifier)) + identifier
 
 
@@ -82,7 +83,8 @@ def unpack(data, prefix, num_strings, latent_shapes_fn, max_pixels):
       (lambda: tf.equal(adler32(octets[:-4]), read_uint(octets, size - 4, 4)),
        "Bitstream is corrupted or truncated (checksum mismatch)."),
       (lambda: tf.equal(tf.strings.substr(data, 0, len(prefix)), prefix),
-       "Bitstream was written by another model (identifier mismatch)."),
+       "Bitstream was written by another model, or with U-Q dithering, which this export "
+       "does not decode (identifier or flags mismatch)."),
   ):
     with tf.control_dependencies(checks):
       checks.append(tf.debugging.Assert(condition(), [message]))

@@ -25,12 +25,9 @@ class LatentCodec(tf.keras.layers.Layer):
   def __init__(self, ent_quant="noise", dec_quant=None, **kwargs):
     super().__init__(**kwargs)
     self.ent_quant = quantizers.get(ent_quant)
-    if dec_quant is None or quantizers.get(dec_quant) is self.ent_quant or (
-        not isinstance(dec_quant, quantizers.Quantizer) and
-        quantizers.spec(quantizers.get(dec_quant)) == quantizers.spec(self.ent_quant)):
-      self.dec_quant = self.ent_quant
-    else:
-      self.dec_quant = quantizers.get(dec_quant)
+    dec = self.ent_quant if dec_quant is None else quantizers.get(dec_quant)
+    same = quantizers.spec(dec) == quantizers.spec(self.ent_quant)
+    self.dec_quant = self.ent_quant if same else dec
 
   def build(self, input_shape):
     self.channels = int(input_shape[-1])

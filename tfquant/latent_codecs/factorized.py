@@ -84,11 +84,12 @@ class FactorizedCodec(LatentCodec):
   def coder_config(self):
     return self._require_coder().get_config()
 
-  def compress(self, y):
-    return self._require_coder().compress(tf.cast(y, tf.float32))
+  def compress(self, y, dither=0.0):
+    """`dither` (U-Q's per-image u) shifts y before rounding; `decompress` removes it."""
+    return self._require_coder().compress(tf.cast(y, tf.float32) + dither)
 
-  def decompress(self, strings, spatial_shape):
-    return self._require_coder().decompress(strings, spatial_shape)
+  def decompress(self, strings, spatial_shape, dither=0.0):
+    return self._require_coder().decompress(strings, spatial_shape) - dither
 
   def get_config(self):
     return dict(super().get_config(), center=self.center, train_center=self.train_center)

@@ -77,13 +77,15 @@ class GaussianConditionalCodec(LatentCodec):
     self._require_coder()
     return {}
 
-  def compress(self, y, scale, mean=None):
+  def compress(self, y, scale, mean=None, dither=0.0):
+    """`dither` (U-Q's per-image u) shifts y before rounding; `decompress` removes it."""
     loc = None if mean is None else tf.cast(mean, tf.float32)
-    return self._require_coder().compress(tf.cast(y, tf.float32), self.scale_index(scale), loc)
+    return self._require_coder().compress(tf.cast(y, tf.float32) + dither,
+                                          self.scale_index(scale), loc)
 
-  def decompress(self, strings, scale, mean=None):
+  def decompress(self, strings, scale, mean=None, dither=0.0):
     loc = None if mean is None else tf.cast(mean, tf.float32)
-    return self._require_coder().decompress(strings, self.scale_index(scale), loc)
+    return self._require_coder().decompress(strings, self.scale_index(scale), loc) - dither
 
   def get_config(self):
     return dict(super().get_config(), train_center=self.train_center, scale_min=self.scale_min,

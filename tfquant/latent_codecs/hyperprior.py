@@ -63,15 +63,16 @@ class HyperpriorCodec(tf.keras.layers.Layer):
     y_dec, y_bits = self.y_codec(y, scale, mean, training=training, step=step)
     return y_dec, {"y": y_bits, "z": z_bits}
 
-  def compress(self, y):
+  def compress(self, y, dither=0.0):
+    """Strings [y, z]; `dither` applies to y only (z is side information)."""
     z = self.hyper_analysis(self._side_input(y))
     z_strings = self.z_codec.compress(z)
     z_hat = self.z_codec.quantize(z)
     scale, mean = self._gaussian_parameters(z_hat)
-    return [self.y_codec.compress(y, scale, mean), z_strings]
+    return [self.y_codec.compress(y, scale, mean, dither), z_strings]
 
-  def decompress(self, strings, spatial_shape):
+  def decompress(self, strings, spatial_shape, dither=0.0):
     y_strings, z_strings = strings
     z_hat = self.z_codec.decompress(z_strings, spatial_shape // self.hyper_stride)
     scale, mean = self._gaussian_parameters(z_hat)
-    return self.y_codec.decompress(y_strings, scale, mean)
+    return self.y_codec.decompress(y_strings, scale, mean, dither)

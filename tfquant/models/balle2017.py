@@ -49,8 +49,8 @@ class Balle2017(CompressionModel):
     y_dec, bits = self.entropy(y, training=training, step=step)
     return y_dec, {"y": bits}
 
-  def entropy_compress(self, y):
-    return [self.entropy.compress(y)]
+  def entropy_compress(self, y, dither):
+    return [self.entropy.compress(y, dither)]
 
-  def entropy_decompress(self, strings, spatial_shape):
-    return self.entropy.decompress(strings[0], spatial_shape)
+  def entropy_decompress(self, strings, spatial_shape, dither):
+    return self.entropy.decompress(strings[0], spatial_shape, dither)

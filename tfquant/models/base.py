@@ -4,6 +4,8 @@ import warnings
 
 import tensorflow as tf
 
+from tfquant import quantizers
+
 
 def pad_to_multiple(x, multiple):
   """Pads NHWC `x` at the bottom/right to a multiple of `multiple` by repeating edge pixels."""
@@ -57,9 +59,10 @@ class CompressionModel(tf.keras.Model):
     self.distortion = distortion
     self.options = dict(options, lmbda=self.lmbda, distortion=distortion)
     self._compress_graph = tf.function(self._compress, input_signature=[
-        tf.TensorSpec([None, None, 3], tf.uint8)])
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)])
     self._decompress_graph = tf.function(self._decompress, input_signature=[
-        tf.TensorSpec([2], tf.int32)] + [tf.TensorSpec([1], tf.string)] * self.num_strings)
+        tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)] +
+        [tf.TensorSpec([1], tf.string)] * self.num_strings)
 
   @property
   def latent_codecs(self):
@@ -69,11 +72,11 @@ class CompressionModel(tf.keras.Model):
   def entropy_forward(self, y, training, step):
     return self.entropy(y, training=training, step=step)
 
-  def entropy_compress(self, y):
-    return self.entropy.compress(y)
+  def entropy_compress(self, y, dither):
+    return self.entropy.compress(y, dither)
 
-  def entropy_decompress(self, strings, spatial_shape):
-    return self.entropy.decompress(strings, spatial_shape)
+  def entropy_decompress(self, strings, spatial_shape, dither):
+    return self.entropy.decompress(strings, spatial_shape, dither)
 
   @property
   def encoder_variables(self):
@@ -133,27 +136,44 @@ class CompressionModel(tf.keras.Model):
   def finalized(self):
     return all(codec.finalized for codec in self.latent_codecs.values())
 
-  def compress(self, image):
-    """Codes one H×W×3 uint8 image. Returns (image shape, *strings) as tensors."""
+  def dither(self, seed):
+    """U-Q's per-image dither u for a seed (2 ints), as `quantizers.Universal` draws it.
+
+    Coding with it transmits round(y − m + u) and decodes round(y − m + u) − u + m, U-Q's
+    own inference; it needs a U-Q decoder quantizer on y.
+    """
+    if self.latent_codecs["y"].dec_quant.canonical != "universal":
+      raise ValueError("Dithered coding needs U-Q ('universal') as y's decoder quantizer.")
+    return tf.reshape(quantizers.Universal.dither(1, seed), [])
+
+  def compress(self, image, dither_seed=None):
+    """Codes one H×W×3 uint8 image. Returns (image shape, *strings) as tensors.
+
+    With `dither_seed` (2 ints; see `dither`) y is coded with U-Q's dither, and the same seed
+    must be given to `decompress`.
+    """
     image = as_rgb(tf.convert_to_tensor(image))
     if image.dtype != tf.uint8:
       raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
-    return self._compress_graph(image)
+    return self._compress_graph(image, self._dither_value(dither_seed))
 
-  def decompress(self, image_shape, *strings):
+  def decompress(self, image_shape, *strings, dither_seed=None):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction."""
     if len(strings) != self.num_strings:
       raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
-    return self._decompress_graph(image_shape, *strings)
+    return self._decompress_graph(self._dither_value(dither_seed), image_shape, *strings)
 
-  def _compress(self, image):
+  def _dither_value(self, seed):
+    return tf.constant(0.0) if seed is None else self.dither(seed)
+
+  def _compress(self, image, dither=0.0):
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
-    return (tf.shape(image)[:2],) + tuple(self.entropy_compress(y))
+    return (tf.shape(image)[:2],) + tuple(self.entropy_compress(y, dither))
 
-  def _decompress(self, image_shape, *strings):
+  def _decompress(self, dither, image_shape, *strings):
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
-    y_hat = self.entropy_decompress(list(strings), padded // self.latent_strides["y"])
+    y_hat = self.entropy_decompress(list(strings), padded // self.latent_strides["y"], dither)
     x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
     return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
