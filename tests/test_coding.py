@@ -145,6 +145,7 @@ def odd_image(kind):
   }[kind]
 
 
+@pytest.mark.filterwarnings("ignore:.*converted:UserWarning")
 @pytest.mark.parametrize("kind", ["rgb_1x1", "rgb_1xN", "gray", "palette", "rgba", "gray16"])
 def test_file_round_trip_on_odd_images(kind, model, tmp_path):
   source, coded, decoded = (str(tmp_path / n) for n in ("in.png", "out.tfq", "out.png"))
