@@ -203,8 +203,8 @@ def _bd(function, anchor, test, metric):
       return float(function([p[0] for p in anchor], [p[column] for p in anchor],
                             [p[0] for p in test], [p[column] for p in test],
                             method=BD_METHOD, require_matching_points=False))
-    except (ValueError, ZeroDivisionError):
-      return float("nan")
+    except (ValueError, ZeroDivisionError, AssertionError):  # the package asserts on some
+      return float("nan")                                    # non-monotonic curves
 
 
 def bd_rate(anchor, test, metric="psnr"):
