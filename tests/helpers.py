@@ -10,6 +10,11 @@ from tfquant import data, models, train
 TINY = dict(num_filters=8, latent_filters=12)
 
 
+def tiny(arch):
+  """TINY, minus what `arch` doesn't take (cheng2020's latent has num_filters channels)."""
+  return dict(num_filters=8) if arch == "cheng2020" else TINY
+
+
 def sample_image(height=None, width=None, index=0):
   image = data.read_image(data.image_paths(data.sample_dir())[index])
   return image[:height, :width]
@@ -20,10 +25,11 @@ def random_image(height, width, seed=0):
 
 
 @functools.lru_cache(maxsize=None)
-def trained(arch, ent_quant="noise", dec_quant=None, steps=80):
+def trained(arch, ent_quant="noise", dec_quant=None, steps=80, **options):
   """A tiny model trained briefly on sample patches, finalized for coding (cached)."""
   tf.random.set_seed(0)
-  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, lmbda=0.01, **TINY)
+  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, lmbda=0.01,
+                        **tiny(arch), **options)
   dataset = data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0)
   train.fit(model, dataset, steps, learning_rate=2e-3)
   model.finalize()

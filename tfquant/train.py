@@ -46,6 +46,7 @@ class TrainConfig:
   lmbda: float = 0.01
   num_filters: int = 128
   latent_filters: int = None
+  context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
   arch_options: dict = dataclasses.field(default_factory=dict)
   train_glob: str = None
   tfds_name: str = None
@@ -128,6 +129,8 @@ class TrainConfig:
     options = dict(num_filters=self.num_filters, lmbda=self.lmbda, **self.arch_options)
     if self.latent_filters is not None:
       options["latent_filters"] = self.latent_filters
+    if self.context is not None:
+      options["context"] = self.context
     dec = self.dec_quant or self.ent_quant
     options.update(ent_quant=self.quantizer_spec(self.ent_quant),
                    dec_quant=self.quantizer_spec(dec))
@@ -402,8 +405,8 @@ def write_config(config):
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
-    changed = {k for k in ("arch", "num_filters", "latent_filters", "ent_quant", "dec_quant",
-                           "z_ent_quant", "z_dec_quant", "lmbda", "arch_options")
+    changed = {k for k in ("arch", "num_filters", "latent_filters", "context", "ent_quant",
+                           "dec_quant", "z_ent_quant", "z_dec_quant", "lmbda", "arch_options")
                if previous.get(k) != resolved.get(k)}
     if changed:
       raise ValueError(f"{config.train_dir} holds a run with different {sorted(changed)}; "

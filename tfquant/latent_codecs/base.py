@@ -13,6 +13,11 @@ RANGE_CODER_PRECISION = 16
 TAIL_MASS = 2**-8
 
 
+def _bits_of_log_prob(log_prob):
+  log_prob = tf.maximum(log_prob, math.log(LIKELIHOOD_BOUND))
+  return tf.reduce_sum(log_prob, axis=(1, 2, 3)) / -math.log(2.0)
+
+
 class LatentCodec(tf.keras.layers.Layer):
   """Owns one latent: its entropy-model quantizer, its decoder quantizer and its coder.
 
@@ -48,9 +53,12 @@ class LatentCodec(tf.keras.layers.Layer):
   @staticmethod
   def bits(prior, values):
     """Bits of `values` under `prior` (a noisy prior: its density is the bin mass), per image."""
-    log_prob = prior.log_prob(tf.cast(values, tf.float32))
-    log_prob = tf.maximum(log_prob, math.log(LIKELIHOOD_BOUND))
-    return tf.reduce_sum(log_prob, axis=(1, 2, 3)) / -math.log(2.0)
+    return _bits_of_log_prob(prior.log_prob(tf.cast(values, tf.float32)))
+
+  @staticmethod
+  def bits_of_likelihood(likelihood):
+    """Bits of NHWC bin probabilities, per image."""
+    return _bits_of_log_prob(tf.math.log(tf.maximum(likelihood, LIKELIHOOD_BOUND)))
 
   @property
   def finalized(self):

@@ -1,5 +1,6 @@
 """Architectures by name, and saving/loading a model with its coding tables."""
 
+import inspect
 import json
 import os
 
@@ -8,8 +9,10 @@ import tensorflow as tf
 from tfquant.models.balle2017 import Balle2017
 from tfquant.models.balle2018 import Balle2018
 from tfquant.models.base import CompressionModel
+from tfquant.models.cheng2020 import Cheng2020
+from tfquant.models.minnen2018 import Minnen2018
 
-_ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018)}
+_ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018, Minnen2018, Cheng2020)}
 CONFIG_FILE = "model.json"
 WEIGHTS_PREFIX = "weights"
 RUN_MODEL_DIR = "model"  # where a training run keeps its final, finalized model
@@ -25,6 +28,11 @@ def create(arch, **options):
     cls = _ARCHS[arch]
   except KeyError:
     raise ValueError(f"Unknown architecture {arch!r}; choose from {', '.join(_ARCHS)}.") from None
+  accepted = inspect.signature(cls.__init__).parameters
+  unknown = sorted(set(options) - set(accepted))
+  if unknown:
+    valid = ", ".join(p for p in accepted if p != "self")
+    raise ValueError(f"{arch} has no option(s) {', '.join(unknown)}; its options are: {valid}.")
   return cls(**options)
 
 

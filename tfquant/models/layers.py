@@ -3,6 +3,8 @@
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfquant.latent_codecs import ContextHyperpriorCodec, FactorizedCodec, GaussianMixtureCodec
+
 
 def down(filters, kernel, stride, activation=None, name=None, use_bias=True):
   """Strided correlation (analysis side)."""
@@ -24,3 +26,27 @@ def gdn(name, inverse=False):
 
 def sequential(name, layers):
   return tf.keras.Sequential(layers, name=name)
+
+
+def conv(filters, kernel, activation=None, name=None, use_bias=True):
+  """Stride-1 correlation."""
+  return down(filters, kernel, 1, activation, name, use_bias)
+
+
+def pointwise_stack(name, widths, outputs):
+  """1×1 convolutions with leaky ReLU between them (entropy-parameter networks)."""
+  return sequential(name, [conv(w, 1, tf.nn.leaky_relu) for w in widths] + [conv(outputs, 1)])
+
+
+def context_codec(hyper_analysis, hyper_synthesis, latent_filters, components, ep_widths,
+                  context, ent_quant, dec_quant, z_ent_quant, z_dec_quant, center):
+  """A ContextHyperpriorCodec: mixture y codec (rounding centred on `center`), factorized z
+  codec (median-centred), context 2·M wide, entropy parameters over [context, hyper]."""
+  y_codec = GaussianMixtureCodec(ent_quant, dec_quant, components=components, center=center,
+                                 name="y_codec")
+  z_codec = FactorizedCodec(ent_quant if z_ent_quant is None else z_ent_quant,
+                            dec_quant if z_dec_quant is None else z_dec_quant, name="z_codec")
+  return ContextHyperpriorCodec(
+      hyper_analysis, hyper_synthesis,
+      pointwise_stack("entropy_parameters", ep_widths, y_codec.num_parameters * latent_filters),
+      y_codec, z_codec, context=context, context_filters=2 * latent_filters)

@@ -1,0 +1,182 @@
+"""Minnen18 / Cheng20: mixture likelihoods, context masks, serial and checkerboard coding."""
+
+import functools
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from tfquant import models
+from tfquant.coding import bisection
+from tfquant.latent_codecs import GaussianMixture, MaskedConv2D
+from tests.helpers import coded_bytes, hard_forward, random_image, sample_image, tiny, trained
+
+# Models trained briefly: (arch, context) -> (entropy quantizer, decoder quantizer). Training
+# a Cheng20 graph takes a minute, so the other modes reuse these weights (`variant`).
+TRAINED = {("minnen2018", "none"): ("noise", "noise"),
+           ("minnen2018", "serial"): ("universal", "dsq"),
+           ("cheng2020", "checkerboard"): ("sga", "sga")}
+CASES = [("minnen2018", "none", "integer"), ("minnen2018", "serial", "integer"),
+         ("minnen2018", "checkerboard", "mean"), ("cheng2020", "checkerboard", "integer"),
+         ("cheng2020", "serial", "integer"), ("cheng2020", "serial", "mean")]
+STEPS = 40
+
+
+@functools.lru_cache(maxsize=None)
+def case_model(arch, context, center):
+  if (arch, context) in TRAINED and center == "integer":
+    return trained(arch, *TRAINED[arch, context], steps=STEPS, context=context, center=center)
+  source_context = next(c for a, c in TRAINED if a == arch and c != "none")
+  source = case_model(arch, source_context, "integer")
+  model = models.create(arch, **dict(source.get_config(), context=context, center=center))
+  for target, value in zip(model.trainable_variables, source.trainable_variables):
+    target.assign(value)
+  model.finalize()
+  return model
+
+
+def random_mixture(n, k, seed):
+  rng = np.random.RandomState(seed)
+  weights = tf.nn.softmax(rng.randn(n, k).astype(np.float32) * 2, axis=-1)
+  means = tf.constant(rng.randn(n, k).astype(np.float32) * 3)
+  scales = tf.constant(np.exp(rng.uniform(np.log(0.11), np.log(30), (n, k))).astype(np.float32))
+  return GaussianMixture(weights, means, scales)
+
+
+def test_mixture_likelihood_is_a_pmf_and_matches_tfc_for_one_component():
+  mixture = random_mixture(50, 3, seed=0)
+  values = tf.range(-400.0, 401.0)[:, None] + 0.3 + tf.zeros([1, 50])
+  pmf = tf.stack([mixture.likelihood(v) for v in tf.unstack(values)])
+  np.testing.assert_allclose(tf.reduce_sum(pmf, 0), 1.0, atol=1e-5)
+  single = random_mixture(50, 1, seed=1)
+  noisy = tfc.NoisyNormal(loc=single.means[:, 0], scale=single.scales[:, 0])
+  v = tf.random.normal([50]) * 10
+  np.testing.assert_allclose(single.likelihood(v), noisy.prob(v), rtol=1e-4, atol=1e-7)
+
+
+def test_bisection_coding_round_trips_and_costs_the_ideal_bits():
+  mixture = random_mixture(4000, 3, seed=2)
+  offset = tf.random.uniform([4000], -0.5, 0.5, seed=3)
+  # Symbols drawn from the mixtures themselves, plus a few far-tail outliers.
+  component = tf.random.categorical(tf.math.log(mixture.weights), 1, seed=4)[:, 0]
+  pick = lambda t: tf.gather(t, component, batch_dims=1)
+  draws = pick(mixture.means) + pick(mixture.scales) * tf.random.normal([4000], seed=5)
+  symbols = tf.cast(tf.round(draws - offset), tf.int32)
+  symbols = tf.tensor_scatter_nd_update(symbols, [[0], [1], [2]], [30000, -32768, 32767])
+  string = bisection.finalize_encoder(bisection.encode(bisection.create_encoder(), symbols,
+                                                       mixture, offset))
+  handle, decoded = bisection.decode(bisection.create_decoder(string), mixture, offset, 4000)
+  bisection.finalize_decoder(handle)
+  np.testing.assert_array_equal(decoded, symbols)
+  probability = mixture.likelihood(tf.cast(symbols, tf.float32) + offset)[3:]
+  ideal_bits = float(tf.reduce_sum(-tf.math.log(probability)) / math.log(2))
+  coded_bits = 8 * len(string.numpy())
+  assert coded_bits <= 1.01 * ideal_bits + 3 * 16 + 64, (coded_bits, ideal_bits)
+  with pytest.raises(tf.errors.InvalidArgumentError, match="coding range"):
+    bisection.encode(bisection.create_encoder(), tf.constant([1 << 15]), mixture.flatten(),
+                     tf.zeros([1]))
+
+
+def test_masks_only_see_already_decoded_neighbours():
+  y = tf.random.normal([1, 6, 7, 3])
+  for mask in MaskedConv2D.MASKS:
+    conv = MaskedConv2D(4, mask)
+    with tf.GradientTape() as tape:
+      tape.watch(y)
+      out = conv(y)[0, 3, 3]
+    seen = tf.reduce_any(tape.gradient(out, y)[0] != 0, axis=-1).numpy()
+    rows, cols = np.nonzero(seen)
+    if mask == "serial":
+      assert all(r < 3 or (r == 3 and c < 3) for r, c in zip(rows, cols))
+    else:
+      assert all((r + c) % 2 == 1 for r, c in zip(rows, cols))
+    assert seen.sum() == (12 if mask == "serial" else 12)
+
+
+def test_unknown_options_are_clear():
+  with pytest.raises(ValueError, match="latent_filters"):
+    models.create("cheng2020", num_filters=8, latent_filters=12)
+  with pytest.raises(ValueError, match="context"):
+    models.create("minnen2018", context="zigzag", **tiny("minnen2018"))
+  with pytest.raises(ValueError, match="center"):
+    models.create("cheng2020", center="median", num_filters=8)
+
+
+@pytest.mark.parametrize("arch,context,center", CASES)
+def test_round_trip_equals_hard_forward_at_odd_sizes(arch, context, center):
+  model = case_model(arch, context, center)
+  for image in (sample_image(96, 128), random_image(1, 1), random_image(17, 33, seed=1),
+                sample_image(70, 101, index=2)):
+    decoded = model.decompress(*model.compress(image)).numpy()
+    assert decoded.shape == image.shape
+    np.testing.assert_array_equal(decoded, hard_forward(model, image))
+
+
+@pytest.mark.parametrize("arch,context,center", [c for c in CASES if c[2] == "integer"])
+def test_coded_bytes_close_to_ideal(arch, context, center):
+  model = case_model(arch, context, center)
+  image = sample_image(192, 256, index=3)
+  x = tf.constant(image[None], tf.float32) / 255.0
+  ideal_bytes = float(model(x, training=False)["bpp"]) * image.shape[0] * image.shape[1] / 8
+  actual = coded_bytes(model.compress(image))
+  assert abs(actual - ideal_bytes) <= 0.01 * ideal_bytes + 8, (actual, ideal_bytes)
+
+
+@pytest.mark.parametrize("arch", ["minnen2018", "cheng2020"])
+def test_serial_step_predictions_equal_masked_convolution(arch):
+  model = case_model(arch, "serial", "integer")
+  entropy = model.entropy
+  x = tf.constant(sample_image(64, 128)[None], tf.float32) / 255.0
+  y = model.analysis(x)
+  y_hat = tf.round(y)
+  hyper = entropy.hyper_synthesis(entropy.z_codec.quantize(entropy.hyper_analysis(y)))
+  height, width = y.shape[1:3]
+
+  def record(i, j, parameters, steps):
+    return y_hat[:, i, j, :], steps.write(i * width + j, parameters)
+
+  steps, serial_y = entropy._serial(  # pylint: disable=protected-access
+      hyper, record, tf.TensorArray(tf.float32, height * width), with_state=True)
+  serial = tf.reshape(steps.stack(), [height, width, -1])
+  parallel = entropy.parameters(hyper, y_hat)[0]
+  np.testing.assert_array_equal(serial_y, y_hat)
+  np.testing.assert_allclose(serial, parallel, rtol=1e-4, atol=1e-4)
+
+
+def test_checkerboard_anchors_ignore_the_context():
+  model = case_model("cheng2020", "checkerboard", "integer")
+  entropy = model.entropy
+  hyper = tf.random.normal([1, 4, 6, 2 * 8])
+  y_hat = tf.round(tf.random.normal([1, 4, 6, 8]) * 3)
+  with_context = entropy.parameters(hyper, y_hat)[0].numpy()
+  without = entropy.parameters(hyper, tf.zeros_like(y_hat))[0].numpy()
+  anchors = (np.add.outer(np.arange(4), np.arange(6)) % 2 == 0)
+  np.testing.assert_array_equal(with_context[anchors], without[anchors])
+  assert not np.allclose(with_context[~anchors], without[~anchors])
+
+
+def test_dithered_coding_with_context():
+  model = models.create("minnen2018", context="checkerboard", ent_quant="universal",
+                        **tiny("minnen2018"))
+  model.finalize()
+  image = sample_image(64, 96)
+  seed = (7, 11)
+  decoded = model.decompress(*model.compress(image, dither_seed=seed), dither_seed=seed)
+  x = tf.constant(image[None], tf.float32) / 255.0
+  u = model.dither(seed)
+  y_hat = tf.round(model.analysis(models.base.pad_to_multiple(x, model.stride)) + u) - u
+  x_hat = model.synthesis(y_hat)[0, :64, :96]
+  np.testing.assert_array_equal(decoded, tf.saturate_cast(tf.round(x_hat * 255), tf.uint8))
+
+
+def test_save_and_reload_code_identically(tmp_path):
+  model = case_model("cheng2020", "serial", "mean")
+  models.save(model, str(tmp_path))
+  clone = models.load(str(tmp_path))
+  image = sample_image(64, 64)
+  pieces = model.compress(image)
+  for a, b in zip(pieces, clone.compress(image)):
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+  np.testing.assert_array_equal(clone.decompress(*pieces), model.decompress(*pieces))

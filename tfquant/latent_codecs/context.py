@@ -1,0 +1,256 @@
+"""Hyperprior + spatial context latent codec (Minnen et al. 2018, Cheng et al. 2020, He et al. 2021)."""
+
+import tensorflow as tf
+
+from tfquant.coding import bisection
+from tfquant.latent_codecs.factorized import FactorizedCodec
+from tfquant.latent_codecs.gaussian_mixture import GaussianMixtureCodec
+
+
+def anchor_mask(spatial_shape):
+  """float32 [1, H, W, 1]: 1 on the checkerboard's anchors ((row + column) even)."""
+  rows = tf.range(spatial_shape[0])[:, None]
+  cols = tf.range(spatial_shape[1])[None, :]
+  return tf.cast((rows + cols) % 2 == 0, tf.float32)[None, :, :, None]
+
+
+class MaskedConv2D(tf.keras.layers.Layer):
+  """A k×k convolution that only sees neighbours decoded before the centre.
+
+  "serial": the rows above and the left part of the current row (raster order; PixelCNN's
+  mask A). "checkerboard": neighbours at an odd offset, i.e. anchors as seen from a
+  non-anchor.
+  """
+
+  MASKS = ("serial", "checkerboard")
+
+  def __init__(self, filters, mask, kernel_size=5, **kwargs):
+    super().__init__(**kwargs)
+    if mask not in self.MASKS:
+      raise ValueError(f"mask must be one of {self.MASKS}, got {mask!r}.")
+    if kernel_size % 2 != 1:
+      raise ValueError(f"kernel_size must be odd, got {kernel_size}.")
+    self.filters = int(filters)
+    self.mask = mask
+    self.kernel_size = int(kernel_size)
+
+  def build(self, input_shape):
+    k, centre = self.kernel_size, self.kernel_size // 2
+    self.kernel = self.add_weight("kernel", [k, k, int(input_shape[-1]), self.filters],
+                                  initializer="glorot_uniform")
+    self.bias = self.add_weight("bias", [self.filters], initializer="zeros")
+    rows, cols = tf.meshgrid(tf.range(k), tf.range(k), indexing="ij")
+    if self.mask == "serial":
+      visible = (rows < centre) | ((rows == centre) & (cols < centre))
+    else:
+      visible = (rows + cols) % 2 == 1
+    self._mask = tf.cast(visible, self.dtype)[:, :, None, None]
+    super().build(input_shape)
+
+  @property
+  def masked_kernel(self):
+    return self.kernel * self._mask
+
+  def call(self, inputs):
+    kernel = tf.cast(self.masked_kernel, inputs.dtype)
+    return tf.nn.conv2d(inputs, kernel, 1, "SAME") + tf.cast(self.bias, inputs.dtype)
+
+  def at_position(self, patch):
+    """Serial mask only: the output at one position from the (k//2 + 1) × k patch whose
+    bottom-middle element is that position ([B, k//2+1, k, C] → [B, 1, 1, filters])."""
+    kernel = self.masked_kernel[:self.kernel_size // 2 + 1]
+    return tf.nn.conv2d(patch, tf.cast(kernel, patch.dtype), 1, "VALID") + tf.cast(
+        self.bias, patch.dtype)
+
+  def get_config(self):
+    return dict(super().get_config(), filters=self.filters, mask=self.mask,
+                kernel_size=self.kernel_size)
+
+
+class ContextHyperpriorCodec(tf.keras.layers.Layer):
+  """Mean-scale / mixture hyperprior with an optional spatial context model.
+
+  ::
+
+      y ──► h_a ──► z ──► [FactorizedCodec z] ──► ẑ_dec ──► h_s ──► ψ ─────────────┐
+      │                                                                              ▼
+      ├──► dec_quant ──► ŷ_dec ──► g_c: masked 5×5 conv ──► φ ──► g_ep([φ, ψ]): 1×1 convs
+      │                     │                                             │ w, μ, σ
+      │                     ▼                                             ▼
+      └──────────────► [GaussianMixtureCodec y] ◄──────────────────────────┘
+                                   │
+                                   └──► ŷ_dec, bits(y) + bits(z)
+
+  `context`: "none" (g_ep sees ψ only), "serial" (raster-order autoregression: decoding
+  visits one position at a time and recomputes only its 5×5 neighbourhood), or
+  "checkerboard" (He et al. 2021: anchors first from ψ alone, then every other position
+  from its anchor neighbours — two parallel passes).
+
+  In training the context sees the decoder-path values ŷ_dec, which are what the decoder
+  will have (the paper's code feeds it the entropy-path values instead). With
+  `center="mean"` the means must exist before the values centred on them: the checkerboard
+  runs its two passes; the serial context, whose means depend on its own outputs, sees ŷ_dec
+  rounded around integers in training and runs the exact position-by-position pass outside
+  training.
+  """
+
+  MODES = ("none", "serial", "checkerboard")
+
+  def __init__(self, hyper_analysis, hyper_synthesis, entropy_parameters, y_codec, z_codec,
+               context="serial", context_filters=None, hyper_stride=4, **kwargs):
+    super().__init__(**kwargs)
+    if not isinstance(y_codec, GaussianMixtureCodec):
+      raise TypeError("y_codec must be a GaussianMixtureCodec.")
+    if not isinstance(z_codec, FactorizedCodec):
+      raise TypeError("z_codec must be a FactorizedCodec.")
+    if context not in self.MODES:
+      raise ValueError(f"context must be one of {self.MODES}, got {context!r}.")
+    self.hyper_analysis = hyper_analysis
+    self.hyper_synthesis = hyper_synthesis
+    self.entropy_parameters = entropy_parameters
+    self.y_codec = y_codec
+    self.z_codec = z_codec
+    self.context = context
+    self.hyper_stride = int(hyper_stride)
+    self.context_model = None if context == "none" else MaskedConv2D(
+        context_filters, context, name="context_model")
+
+  def build(self, input_shape):
+    if not self.y_codec.built:  # its methods are called directly, never the layer itself
+      self.y_codec.build(input_shape)
+    super().build(input_shape)
+
+  @property
+  def encoder_layers(self):
+    return [self.hyper_analysis]
+
+  @property
+  def latent_codecs(self):
+    return {"y": self.y_codec, "z": self.z_codec}
+
+  def parameters(self, hyper, y_hat):
+    """Mixture parameters everywhere from ψ and the context of `y_hat` (ignored for "none";
+    for the checkerboard only its anchors are read, and anchors get no context)."""
+    if self.context == "none":
+      features = hyper
+    else:
+      if self.context == "checkerboard":
+        anchors = anchor_mask(tf.shape(y_hat)[1:3])
+        y_hat = y_hat * tf.cast(anchors, y_hat.dtype)
+      context = self.context_model(tf.cast(y_hat, hyper.dtype))
+      if self.context == "checkerboard":
+        context = context * tf.cast(1.0 - anchors, context.dtype)
+      features = tf.concat([context, hyper], axis=-1)
+    return self.entropy_parameters(features)
+
+  def _hyper(self, y, training, step):
+    z = self.hyper_analysis(y)
+    z_dec, z_bits = self.z_codec(z, training=training, step=step)
+    return self.hyper_synthesis(z_dec), z_bits
+
+  def call(self, y, training=None, step=None):
+    """Returns (ŷ_dec, {"y": bits per image, "z": bits per image})."""
+    hyper, z_bits = self._hyper(y, training, step)
+    codec = self.y_codec
+    if self.context == "serial" and codec.center == "mean" and not training:
+      y_ent = y_dec = self._serial(hyper, self._rounding_step(y))  # exactly as decoded
+      mixture = codec.mixture(self.parameters(hyper, y_dec))
+    elif codec.center == "integer" or self.context == "serial":
+      y_ent, y_dec = codec.quantize_pair(y, None, training, step)
+      mixture = codec.mixture(self.parameters(hyper, y_dec))
+      if codec.center == "mean":  # training: the context saw values rounded around integers
+        y_ent, y_dec = codec.quantize_pair(y, mixture.mean, training, step)
+    else:
+      # Anchors' parameters don't depend on the context, so two passes settle every mean.
+      mixture = codec.mixture(self.parameters(hyper, tf.zeros_like(y)))
+      for _ in range(1 if self.context == "none" else 2):
+        y_ent, y_dec = codec.quantize_pair(y, mixture.mean, training, step)
+        if self.context == "checkerboard":
+          mixture = codec.mixture(self.parameters(hyper, y_dec))
+    return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
+
+  def compress(self, y, dither=0.0):
+    """Strings [y, z] for a batch of one; `dither` applies to y only."""
+    z = self.hyper_analysis(y)
+    z_strings = self.z_codec.compress(z)
+    hyper = self.hyper_synthesis(self.z_codec.quantize(z))
+    handle, _ = self._code(hyper, bisection.create_encoder(), y, dither)
+    return [tf.reshape(bisection.finalize_encoder(handle), [1]), z_strings]
+
+  def decompress(self, strings, spatial_shape, dither=0.0):
+    y_strings, z_strings = strings
+    z_hat = self.z_codec.decompress(z_strings, spatial_shape // self.hyper_stride)
+    hyper = self.hyper_synthesis(z_hat)
+    handle, y_hat = self._code(hyper, bisection.create_decoder(y_strings[0]), None, dither)
+    with tf.control_dependencies([bisection.finalize_decoder(handle)]):
+      return tf.identity(y_hat)
+
+  def _code(self, hyper, handle, y, dither):
+    """Codes y (encoder) or decodes it (y=None) group by group in the decoder's order, with
+    the same operations at both ends. Returns (handle, ŷ [1, H, W, C])."""
+    codec = self.y_codec
+
+    def code_group(handle, parameters, values):
+      mixture = codec.mixture(parameters)
+      if values is None:
+        return codec.decode(handle, mixture, dither)
+      return codec.encode(handle, values, mixture, dither)
+
+    if self.context == "serial":
+      def code_position(i, j, parameters, handle):
+        values = None if y is None else y[:, i, j, :]
+        handle, y_hat = code_group(handle, parameters, values)
+        return y_hat, handle
+
+      return self._serial(hyper, code_position, handle, with_state=True)
+
+    y_hat = tf.zeros(tf.concat([tf.shape(hyper)[:3], [codec.channels]], 0), tf.float32)
+    if self.context == "none":
+      return code_group(handle, self.parameters(hyper, y_hat), y)
+    anchors = anchor_mask(tf.shape(hyper)[1:3])[0, :, :, 0] > 0
+    for group in (anchors, ~anchors):
+      positions = tf.where(group)
+      parameters = self.parameters(hyper, y_hat)[0]
+      handle, group_values = code_group(
+          handle, tf.gather_nd(parameters, positions),
+          None if y is None else tf.gather_nd(tf.cast(y[0], tf.float32), positions))
+      y_hat = tf.tensor_scatter_nd_update(y_hat[0], positions, group_values)[None]
+    return handle, y_hat
+
+  def _rounding_step(self, y):
+    """A serial step that rounds y around the predicted means (no coding)."""
+    codec = self.y_codec
+
+    def step(i, j, parameters, state):
+      offset = codec.coding_offset(codec.mixture(parameters), 0.0)
+      return tf.round(tf.cast(y[:, i, j, :], tf.float32) - offset) + offset, state
+
+    return step
+
+  def _serial(self, hyper, code_position, state=0, with_state=False):
+    """Raster-order pass: at each position, the context from the already-visited 5×5
+    neighbourhood, its parameters, then `code_position(i, j, parameters, state)` →
+    (values [B, C], state). Returns ŷ [B, H, W, C] (and the state)."""
+    channels = self.y_codec.channels
+    half = self.context_model.kernel_size // 2
+    shape = tf.shape(hyper)
+    batch, height, width = shape[0], shape[1], shape[2]
+    # Zero padding above, left and right, as the masked convolution's "SAME" padding sees.
+    buffer = tf.zeros([batch, height + half, width + 2 * half, channels], tf.float32)
+
+    def body(position, buffer, state):
+      i, j = position // width, position % width
+      patch = buffer[:, i:i + half + 1, j:j + 2 * half + 1, :]
+      context = self.context_model.at_position(tf.cast(patch, hyper.dtype))
+      features = tf.concat([context, hyper[:, i:i + 1, j:j + 1, :]], axis=-1)
+      parameters = self.entropy_parameters(features)[:, 0, 0, :]
+      values, state = code_position(i, j, parameters, state)
+      indices = tf.stack([tf.range(batch), tf.fill([batch], i + half),
+                          tf.fill([batch], j + half)], axis=1)
+      buffer = tf.tensor_scatter_nd_update(buffer, indices, tf.cast(values, tf.float32))
+      return position + 1, buffer, state
+
+    _, buffer, state = tf.while_loop(
+        lambda position, *_: position < height * width, body, (0, buffer, state))
+    y_hat = buffer[:, half:, half:half + width, :]
+    return (state, y_hat) if with_state else y_hat

@@ -1,0 +1,61 @@
+"""Minnen, Ballé, Toderici: "Joint Autoregressive and Hierarchical Priors for Learned Image
+Compression", NeurIPS 2018.
+
+Ballé18's GDN transforms (N filters, M latent channels); the hyperprior sees y itself and
+predicts a mean and a scale per element; a 5×5 masked convolution over ŷ adds the spatial
+context; 1×1 entropy-parameter layers (10M/3, 8M/3) fuse both. `context="none"` is the
+paper's mean-scale hyperprior baseline (with the fusing layers), "checkerboard" He et al.'s
+two-pass context.
+"""
+
+import tensorflow as tf
+
+from tfquant.models import layers
+from tfquant.models.base import CompressionModel
+
+
+class Minnen2018(CompressionModel):
+  """::
+
+      x ──► g_a ──► y ──► [ContextHyperpriorCodec: z factorized; y Gaussian(μ, σ) from
+                           hyper + context] ──► ŷ_dec ──► g_s ──► x̂
+  """
+
+  arch = "minnen2018"
+  stride = 64
+  latent_strides = {"y": 16, "z": 64}
+  num_strings = 2
+
+  def __init__(self, num_filters=192, latent_filters=192, context="serial", components=1,
+               ent_quant="noise", dec_quant=None, z_ent_quant=None, z_dec_quant=None,
+               center="integer", lmbda=0.01, distortion="mse"):
+    super().__init__(lmbda, distortion, dict(
+        num_filters=num_filters, latent_filters=latent_filters, context=context,
+        components=components, center=center))
+    n, m = num_filters, latent_filters
+    self.analysis = layers.sequential("analysis", [
+        layers.down(n, 5, 2, layers.gdn("gdn_0")),
+        layers.down(n, 5, 2, layers.gdn("gdn_1")),
+        layers.down(n, 5, 2, layers.gdn("gdn_2")),
+        layers.down(m, 5, 2),
+    ])
+    self.synthesis = layers.sequential("synthesis", [
+        layers.up(n, 5, 2, layers.gdn("igdn_0", inverse=True)),
+        layers.up(n, 5, 2, layers.gdn("igdn_1", inverse=True)),
+        layers.up(n, 5, 2, layers.gdn("igdn_2", inverse=True)),
+        layers.up(3, 5, 2),
+    ])
+    hyper_analysis = layers.sequential("hyper_analysis", [
+        layers.down(n, 3, 1, tf.nn.leaky_relu),
+        layers.down(n, 5, 2, tf.nn.leaky_relu),
+        layers.down(n, 5, 2, use_bias=False),
+    ])
+    hyper_synthesis = layers.sequential("hyper_synthesis", [
+        layers.up(m, 5, 2, tf.nn.leaky_relu, kernel_parameter="variable"),
+        layers.up(m * 3 // 2, 5, 2, tf.nn.leaky_relu, kernel_parameter="variable"),
+        layers.up(2 * m, 3, 1, kernel_parameter="variable"),
+    ])
+    self.entropy = layers.context_codec(
+        hyper_analysis, hyper_synthesis, m, components, (m * 10 // 3, m * 8 // 3), context,
+        ent_quant, dec_quant, z_ent_quant, z_dec_quant, center)
+    self.build_variables()
