@@ -9,6 +9,7 @@ from PIL import Image
 
 from tfquant import coding, export, models, serving
 from tests.helpers import sample_image, trained
+from tests.test_context_models import case_model
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -62,8 +63,7 @@ def test_unfinalized_model_is_refused(tmp_path):
     export.export(models.create("balle2017", num_filters=8), str(tmp_path))
 
 
-def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported, tmp_path):
-  _, path = exported
+def assert_fresh_process_round_trip_matches_library(model, path, tmp_path):
   image = sample_image(70, 101)
   np.save(tmp_path / "image.npy", image)
   script = tmp_path / "fresh.py"
@@ -74,6 +74,16 @@ def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported,
   stream = (tmp_path / "out.tfq").read_bytes()
   assert stream == coding.encode(model, image)
   np.testing.assert_array_equal(np.load(tmp_path / "decoded.npy"), coding.decode(model, stream))
+
+
+def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported, tmp_path):
+  assert_fresh_process_round_trip_matches_library(model, exported[1], tmp_path)
+
+
+def test_context_model_exports_with_real_coding(tmp_path):
+  model = case_model("minnen2018", "serial", "integer")
+  path = export.export(model, str(tmp_path / "export"))
+  assert_fresh_process_round_trip_matches_library(model, path, tmp_path)
 
 
 def test_signatures_refuse_bad_streams(model, exported):

@@ -35,9 +35,11 @@ def fixed_batch(size=2):
   return tf.constant(np.stack(crops), tf.float32) / 255.0
 
 
-@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
-def test_overfits_a_fixed_batch(arch, tmp_path):
-  config = tiny_config(tmp_path, arch=arch, ent_quant="universal", dec_quant="ste")
+@pytest.mark.parametrize("arch,context", [("balle2017", None), ("balle2018", None),
+                                          ("minnen2018", "checkerboard")])
+def test_overfits_a_fixed_batch(arch, context, tmp_path):
+  config = tiny_config(tmp_path, arch=arch, context=context, ent_quant="universal",
+                       dec_quant="ste")
   trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))
   history = trainer.fit(progress=False)
   assert trainer.step == 30 and len(history) == 30
