@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfquant.coding import bisection
 from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_mixture import GaussianMixtureCodec
+from tfquant.latent_codecs.hyperprior import HyperCodecBase
 
 
 def anchor_mask(spatial_shape):
@@ -67,7 +68,7 @@ class MaskedConv2D(tf.keras.layers.Layer):
                 kernel_size=self.kernel_size)
 
 
-class ContextHyperpriorCodec(tf.keras.layers.Layer):
+class ContextHyperpriorCodec(HyperCodecBase):
   """Mean-scale / mixture hyperprior with an optional spatial context model.
 
   ::
@@ -119,14 +120,6 @@ class ContextHyperpriorCodec(tf.keras.layers.Layer):
     if not self.y_codec.built:  # its methods are called directly, never the layer itself
       self.y_codec.build(input_shape)
     super().build(input_shape)
-
-  @property
-  def encoder_layers(self):
-    return [self.hyper_analysis]
-
-  @property
-  def latent_codecs(self):
-    return {"y": self.y_codec, "z": self.z_codec}
 
   def parameters(self, hyper, y_hat):
     """Mixture parameters everywhere from ψ and the context of `y_hat` (ignored for "none";

@@ -6,7 +6,19 @@ from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_conditional import GaussianConditionalCodec
 
 
-class HyperpriorCodec(tf.keras.layers.Layer):
+class HyperCodecBase(tf.keras.layers.Layer):
+  """What every hyperprior-style codec exposes: y and z codecs, and h_a on the encoder side."""
+
+  @property
+  def encoder_layers(self):
+    return [self.hyper_analysis]
+
+  @property
+  def latent_codecs(self):
+    return {"y": self.y_codec, "z": self.z_codec}
+
+
+class HyperpriorCodec(HyperCodecBase):
   """Scale (Ballé et al. 2018) or mean-scale (Minnen et al. 2018) hyperprior around y.
 
   ::
@@ -36,14 +48,6 @@ class HyperpriorCodec(tf.keras.layers.Layer):
     self.mean = bool(mean)
     self.abs_input = bool(abs_input)
     self.hyper_stride = int(hyper_stride)
-
-  @property
-  def encoder_layers(self):
-    return [self.hyper_analysis]
-
-  @property
-  def latent_codecs(self):
-    return {"y": self.y_codec, "z": self.z_codec}
 
   def _gaussian_parameters(self, z_hat):
     params = tf.cast(self.hyper_synthesis(z_hat), tf.float32)

@@ -12,17 +12,20 @@ from tfquant.models import layers
 from tfquant.models.base import CompressionModel
 
 
-def hyper_transforms(num_filters, output_filters):
-  """Hyper-analysis (3×3/1, 5×5/2, 5×5/2) and its mirror, as in Ballé et al. 2018."""
+def hyper_transforms(num_filters, output_filters, synthesis_filters=None,
+                     activation=tf.nn.relu):
+  """Hyper-analysis (3×3/1, 5×5/2, 5×5/2; N filters) and its mirror, as in Ballé et al. 2018;
+  the mirror's two hidden widths are `synthesis_filters` (default N, N)."""
   n = num_filters
+  first, second = synthesis_filters or (n, n)
   analysis = layers.sequential("hyper_analysis", [
-      layers.down(n, 3, 1, tf.nn.relu),
-      layers.down(n, 5, 2, tf.nn.relu),
+      layers.down(n, 3, 1, activation),
+      layers.down(n, 5, 2, activation),
       layers.down(n, 5, 2, use_bias=False),
   ])
   synthesis = layers.sequential("hyper_synthesis", [
-      layers.up(n, 5, 2, tf.nn.relu, kernel_parameter="variable"),
-      layers.up(n, 5, 2, tf.nn.relu, kernel_parameter="variable"),
+      layers.up(first, 5, 2, activation, kernel_parameter="variable"),
+      layers.up(second, 5, 2, activation, kernel_parameter="variable"),
       layers.up(output_filters, 3, 1, kernel_parameter="variable"),
   ])
   return analysis, synthesis
@@ -45,18 +48,7 @@ class Balle2018(CompressionModel):
     super().__init__(lmbda, distortion, dict(
         num_filters=num_filters, latent_filters=latent_filters, center=center))
     n, m = num_filters, latent_filters
-    self.analysis = layers.sequential("analysis", [
-        layers.down(n, 5, 2, layers.gdn("gdn_0")),
-        layers.down(n, 5, 2, layers.gdn("gdn_1")),
-        layers.down(n, 5, 2, layers.gdn("gdn_2")),
-        layers.down(m, 5, 2),
-    ])
-    self.synthesis = layers.sequential("synthesis", [
-        layers.up(n, 5, 2, layers.gdn("igdn_0", inverse=True)),
-        layers.up(n, 5, 2, layers.gdn("igdn_1", inverse=True)),
-        layers.up(n, 5, 2, layers.gdn("igdn_2", inverse=True)),
-        layers.up(3, 5, 2),
-    ])
+    self.analysis, self.synthesis = layers.gdn_transforms(n, m)
     hyper_analysis, hyper_synthesis = hyper_transforms(n, m)
     y_codec = GaussianConditionalCodec(ent_quant, dec_quant, name="y_codec")
     z_codec = FactorizedCodec(ent_quant if z_ent_quant is None else z_ent_quant,

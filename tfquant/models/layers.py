@@ -28,6 +28,17 @@ def sequential(name, layers):
   return tf.keras.Sequential(layers, name=name)
 
 
+def gdn_transforms(num_filters, latent_filters):
+  """Four 5×5 stride-2 layers with GDN (Ballé et al. 2018, Minnen et al. 2018), and their
+  mirror image: (analysis, synthesis)."""
+  n, m = num_filters, latent_filters
+  analysis = sequential("analysis", [down(n, 5, 2, gdn(f"gdn_{i}")) for i in range(3)] +
+                        [down(m, 5, 2)])
+  synthesis = sequential("synthesis", [up(n, 5, 2, gdn(f"igdn_{i}", inverse=True))
+                                       for i in range(3)] + [up(3, 5, 2)])
+  return analysis, synthesis
+
+
 def conv(filters, kernel, activation=None, name=None, use_bias=True):
   """Stride-1 correlation."""
   return down(filters, kernel, 1, activation, name, use_bias)

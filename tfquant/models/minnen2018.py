@@ -11,6 +11,7 @@ two-pass context.
 import tensorflow as tf
 
 from tfquant.models import layers
+from tfquant.models.balle2018 import hyper_transforms
 from tfquant.models.base import CompressionModel
 
 
@@ -33,28 +34,9 @@ class Minnen2018(CompressionModel):
         num_filters=num_filters, latent_filters=latent_filters, context=context,
         components=components, center=center))
     n, m = num_filters, latent_filters
-    self.analysis = layers.sequential("analysis", [
-        layers.down(n, 5, 2, layers.gdn("gdn_0")),
-        layers.down(n, 5, 2, layers.gdn("gdn_1")),
-        layers.down(n, 5, 2, layers.gdn("gdn_2")),
-        layers.down(m, 5, 2),
-    ])
-    self.synthesis = layers.sequential("synthesis", [
-        layers.up(n, 5, 2, layers.gdn("igdn_0", inverse=True)),
-        layers.up(n, 5, 2, layers.gdn("igdn_1", inverse=True)),
-        layers.up(n, 5, 2, layers.gdn("igdn_2", inverse=True)),
-        layers.up(3, 5, 2),
-    ])
-    hyper_analysis = layers.sequential("hyper_analysis", [
-        layers.down(n, 3, 1, tf.nn.leaky_relu),
-        layers.down(n, 5, 2, tf.nn.leaky_relu),
-        layers.down(n, 5, 2, use_bias=False),
-    ])
-    hyper_synthesis = layers.sequential("hyper_synthesis", [
-        layers.up(m, 5, 2, tf.nn.leaky_relu, kernel_parameter="variable"),
-        layers.up(m * 3 // 2, 5, 2, tf.nn.leaky_relu, kernel_parameter="variable"),
-        layers.up(2 * m, 3, 1, kernel_parameter="variable"),
-    ])
+    self.analysis, self.synthesis = layers.gdn_transforms(n, m)
+    hyper_analysis, hyper_synthesis = hyper_transforms(n, 2 * m, (m, m * 3 // 2),
+                                                       tf.nn.leaky_relu)
     self.entropy = layers.context_codec(
         hyper_analysis, hyper_synthesis, m, components, (m * 10 // 3, m * 8 // 3), context,
         ent_quant, dec_quant, z_ent_quant, z_dec_quant, center)
