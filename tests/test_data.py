@@ -56,6 +56,10 @@ def test_patch_dataset_skips_small_images_and_is_deterministic(tmp_path):
   again = next(iter(data.patch_dataset(paths, 64, 2, seed=5))).numpy()
   np.testing.assert_array_equal(first, again)
   assert first.shape == (2, 64, 64, 3)
+  uncached = data.patch_dataset(paths, 64, 2, seed=5, memory_cache_bytes=0)
+  cached = data.patch_dataset(paths, 64, 2, seed=5)
+  for a, b in zip(uncached.take(4), cached.take(4)):  # the cache changes no crop
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
   with pytest.raises(ValueError, match="at least 500x500"):
     data.patch_dataset(paths, 500, 2)
 
