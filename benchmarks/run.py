@@ -1,7 +1,7 @@
 """`make bench`: runs the benchmarks named on the command line (default: all), writes their JSON
 to benchmarks/results/ and regenerates docs/BENCHMARKS.md from every result present.
 
-  python -m benchmarks.run [coding context training ...]
+  python -m benchmarks.run [coding context context_rate training ...]
 """
 
 import importlib
@@ -10,7 +10,7 @@ import sys
 
 from benchmarks import common
 
-BENCHMARKS = ("coding", "context", "training")
+BENCHMARKS = ("coding", "context", "context_rate", "training")
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 
 

@@ -104,6 +104,15 @@ def test_unknown_options_are_clear():
     models.create("cheng2020", center="median", num_filters=8)
 
 
+def test_untrained_cheng2020_reconstructs_on_the_image_scale():
+  # With TFC's default initializer this was ~100 (and lr 1e-3 training diverged).
+  tf.random.set_seed(0)
+  model = models.create("cheng2020", num_filters=64, context="checkerboard")
+  x = tf.constant(sample_image(128, 128)[None], tf.float32) / 255.0
+  reconstruction = model.synthesis(tf.round(model.analysis(x)))
+  assert float(tf.math.reduce_std(reconstruction)) < 1.0
+
+
 @pytest.mark.parametrize("arch,context,center", CASES)
 def test_round_trip_equals_hard_forward_at_odd_sizes(arch, context, center):
   model = case_model(arch, context, center)

@@ -9,10 +9,22 @@ channels, coded under a K=3 Gaussian mixture from hyper + context; entropy param
 two 1×1 layers of 5N (640 at N=128, as the study's code).
 """
 
+import functools
+
 import tensorflow as tf
 
 from tfquant.models import layers
 from tfquant.models.base import CompressionModel
+
+# PyTorch's default kernel initializer (variance 1/(3·fan_in)), as the reference code: with
+# TFC's (1/fan_in) the un-normalized residual stack grows, inverse GDN squares it, the first
+# output is ~100× the image's range and training at lr 1e-3 diverges. A config, not an
+# instance, so that every layer draws its own values.
+TORCH_INIT = dict(class_name="VarianceScaling",
+                  config=dict(scale=1 / 3, mode="fan_in", distribution="uniform"))
+conv = functools.partial(layers.conv, kernel_initializer=TORCH_INIT)
+down = functools.partial(layers.down, kernel_initializer=TORCH_INIT)
+up = functools.partial(layers.up, kernel_initializer=TORCH_INIT)
 
 
 class ResidualBlock(tf.keras.layers.Layer):
@@ -20,8 +32,8 @@ class ResidualBlock(tf.keras.layers.Layer):
 
   def __init__(self, filters, **kwargs):
     super().__init__(**kwargs)
-    self.body = layers.sequential("body", [layers.conv(filters, 3, tf.nn.leaky_relu),
-                                           layers.conv(filters, 3, tf.nn.leaky_relu)])
+    self.body = layers.sequential("body", [conv(filters, 3, tf.nn.leaky_relu),
+                                           conv(filters, 3, tf.nn.leaky_relu)])
 
   def call(self, x):
     return x + self.body(x)
@@ -32,9 +44,9 @@ class BottleneckBlock(tf.keras.layers.Layer):
 
   def __init__(self, filters, **kwargs):
     super().__init__(**kwargs)
-    self.body = layers.sequential("body", [layers.conv(filters // 2, 1, tf.nn.relu),
-                                           layers.conv(filters // 2, 3, tf.nn.relu),
-                                           layers.conv(filters, 1)])
+    self.body = layers.sequential("body", [conv(filters // 2, 1, tf.nn.relu),
+                                           conv(filters // 2, 3, tf.nn.relu),
+                                           conv(filters, 1)])
 
   def call(self, x):
     return x + self.body(x)
@@ -47,7 +59,7 @@ class AttentionBlock(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     self.trunk = layers.sequential("trunk", [BottleneckBlock(filters) for _ in range(3)])
     self.mask = layers.sequential("mask", [BottleneckBlock(filters) for _ in range(3)] +
-                                  [layers.conv(filters, 1, tf.nn.sigmoid)])
+                                  [conv(filters, 1, tf.nn.sigmoid)])
 
   def call(self, x):
     return x + self.trunk(x) * self.mask(x)
@@ -58,9 +70,9 @@ class DownBlock(tf.keras.layers.Layer):
 
   def __init__(self, filters, **kwargs):
     super().__init__(**kwargs)
-    self.body = layers.sequential("body", [layers.down(filters, 3, 2, tf.nn.leaky_relu),
-                                           layers.conv(filters, 3, layers.gdn("gdn"))])
-    self.shortcut = layers.conv(filters, 1, name="shortcut")
+    self.body = layers.sequential("body", [down(filters, 3, 2, tf.nn.leaky_relu),
+                                           conv(filters, 3, layers.gdn("gdn"))])
+    self.shortcut = conv(filters, 1, name="shortcut")
 
   def call(self, x):
     # A 1×1 stride-2 convolution, written as subsampling then 1×1: TF 2.14's oneDNN kernel
@@ -73,7 +85,7 @@ class SubPixelConv(tf.keras.layers.Layer):
 
   def __init__(self, filters, kernel, activation=None, **kwargs):
     super().__init__(**kwargs)
-    self.conv = layers.conv(4 * filters, kernel)
+    self.conv = conv(4 * filters, kernel)
     self.activation = activation
 
   def call(self, x):
@@ -89,7 +101,7 @@ class UpBlock(tf.keras.layers.Layer):
     super().__init__(**kwargs)
     self.body = layers.sequential("body", [
         SubPixelConv(filters, 3, tf.nn.leaky_relu),
-        layers.conv(filters, 3, layers.gdn("igdn", inverse=True))])
+        conv(filters, 3, layers.gdn("igdn", inverse=True))])
     self.shortcut = SubPixelConv(filters, 1, name="shortcut")
 
   def call(self, x):
@@ -120,7 +132,7 @@ class Cheng2020(CompressionModel):
         DownBlock(n), ResidualBlock(n),
         DownBlock(n), *attend("attention_0"), ResidualBlock(n),
         DownBlock(n), ResidualBlock(n),
-        layers.down(n, 3, 2, use_bias=False), *attend("attention_1"),
+        down(n, 3, 2, use_bias=False), *attend("attention_1"),
     ])
     self.synthesis = layers.sequential("synthesis", [
         *attend("attention_0"), ResidualBlock(n), UpBlock(n),
@@ -129,18 +141,18 @@ class Cheng2020(CompressionModel):
         ResidualBlock(n), SubPixelConv(3, 3),
     ])
     hyper_analysis = layers.sequential("hyper_analysis", [
-        layers.conv(n, 3, tf.nn.leaky_relu),
-        layers.conv(n, 3, tf.nn.leaky_relu),
-        layers.down(n, 3, 2, tf.nn.leaky_relu),
-        layers.conv(n, 3, tf.nn.leaky_relu),
-        layers.down(n, 3, 2),
+        conv(n, 3, tf.nn.leaky_relu),
+        conv(n, 3, tf.nn.leaky_relu),
+        down(n, 3, 2, tf.nn.leaky_relu),
+        conv(n, 3, tf.nn.leaky_relu),
+        down(n, 3, 2),
     ])
     hyper_synthesis = layers.sequential("hyper_synthesis", [
-        layers.up(n, 3, 1, tf.nn.leaky_relu),
-        layers.up(n, 3, 2, tf.nn.leaky_relu),
-        layers.up(n * 3 // 2, 3, 1, tf.nn.leaky_relu),
-        layers.up(n * 3 // 2, 3, 2, tf.nn.leaky_relu),
-        layers.up(2 * n, 3, 1),
+        up(n, 3, 1, tf.nn.leaky_relu),
+        up(n, 3, 2, tf.nn.leaky_relu),
+        up(n * 3 // 2, 3, 1, tf.nn.leaky_relu),
+        up(n * 3 // 2, 3, 2, tf.nn.leaky_relu),
+        up(2 * n, 3, 1),
     ])
     self.entropy = layers.context_codec(
         hyper_analysis, hyper_synthesis, n, components, (5 * n, 5 * n), context, ent_quant,

@@ -6,18 +6,21 @@ import tensorflow_compression as tfc
 from tfquant.latent_codecs import ContextHyperpriorCodec, FactorizedCodec, GaussianMixtureCodec
 
 
-def down(filters, kernel, stride, activation=None, name=None, use_bias=True):
+def down(filters, kernel, stride, activation=None, name=None, use_bias=True,
+         kernel_initializer="variance_scaling"):
   """Strided correlation (analysis side)."""
   return tfc.SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=stride,
                           padding="same_zeros", use_bias=use_bias, activation=activation,
-                          name=name)
+                          kernel_initializer=kernel_initializer, name=name)
 
 
-def up(filters, kernel, stride, activation=None, name=None, kernel_parameter="rdft"):
+def up(filters, kernel, stride, activation=None, name=None, kernel_parameter="rdft",
+       kernel_initializer="variance_scaling"):
   """Up-sampling convolution (synthesis side)."""
   return tfc.SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=stride,
                           padding="same_zeros", use_bias=True, activation=activation,
-                          kernel_parameter=kernel_parameter, name=name)
+                          kernel_parameter=kernel_parameter,
+                          kernel_initializer=kernel_initializer, name=name)
 
 
 def gdn(name, inverse=False):
@@ -39,9 +42,10 @@ def gdn_transforms(num_filters, latent_filters):
   return analysis, synthesis
 
 
-def conv(filters, kernel, activation=None, name=None, use_bias=True):
+def conv(filters, kernel, activation=None, name=None, use_bias=True,
+         kernel_initializer="variance_scaling"):
   """Stride-1 correlation."""
-  return down(filters, kernel, 1, activation, name, use_bias)
+  return down(filters, kernel, 1, activation, name, use_bias, kernel_initializer)
 
 
 def pointwise_stack(name, widths, outputs):
