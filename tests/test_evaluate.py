@@ -104,3 +104,15 @@ def test_grid_smoke_end_to_end(tmp_path):
   compare.run(grid, jobs=2, log=messages.append)
   assert messages[0].startswith("0 of 6 runs to train")
   assert not any(m.startswith(("training", "evaluating")) for m in messages)
+
+
+def test_best_pair_falls_back_to_bd_psnr_when_a_bd_rate_is_undefined():
+  nan = float("nan")
+  rows = [{"pair": "AUN-Q/AUN-Q", "bd_rate_psnr": 0.0, "bd_psnr": 0.0},
+          {"pair": "U-Q/DS-Q", "bd_rate_psnr": -8.0, "bd_psnr": 0.4},
+          {"pair": "STE-Q/STE-Q", "bd_rate_psnr": 12.0, "bd_psnr": -0.5},
+          {"pair": "JPEG", "baseline": True, "bd_rate_psnr": -50.0, "bd_psnr": 3.0}]
+  assert compare.best_pair(rows) == ("U-Q/DS-Q", "BD-rate, PSNR")
+  rows[1]["bd_rate_psnr"] = nan  # a non-monotonic curve: the anchor must not win by default
+  assert compare.best_pair(rows) == ("U-Q/DS-Q", "BD-PSNR; some BD-rates undefined")
+  assert compare.best_pair(rows[3:]) == (None, "no BD figures")
