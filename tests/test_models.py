@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -8,6 +11,7 @@ from tfquant import models
 from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
 from tests.helpers import TINY, coded_bytes, hard_forward, random_image, sample_image, trained
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAIRS = [("noise", "noise"), ("universal", "dsq"), ("ste", "ste"), ("sga", "universal")]
 
 
@@ -160,3 +164,30 @@ def test_dither_needs_a_universal_decoder():
   model = trained("balle2018", "universal", "dsq")
   with pytest.raises(ValueError, match="U-Q"):
     model.compress(sample_image(16, 16), dither_seed=(1, 2))
+
+
+GDN_UNDER_APP_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import _bootstrap
+from absl import app
+
+def main(argv):
+  import tensorflow as tf
+  import tensorflow_compression as tfc
+  gdn = tfc.GDN()
+  x = tf.random.stateless_normal([1, 8, 8, 4], [1, 2])
+  print(float(tf.reduce_max(tf.abs(gdn(x) - tf.function(gdn)(x)))))
+
+app.run(main)
+"""
+
+
+def test_bin_scripts_run_graphs_like_eager_code():
+  # A bin/ script imports tfquant inside app.run's main; GDN in a tf.function must still use |x|.
+  # Importing TensorFlow sets TF2_BEHAVIOR=1, which hides the problem; a shell does not have it.
+  env = {k: v for k, v in os.environ.items() if k != "TF2_BEHAVIOR"}
+  result = subprocess.run([sys.executable, "-c", GDN_UNDER_APP_RUN, os.path.join(REPO, "bin")],
+                          capture_output=True, text=True, timeout=120, env=env)
+  assert result.returncode == 0, result.stderr
+  assert float(result.stdout.split()[-1]) == 0.0
