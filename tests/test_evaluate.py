@@ -116,3 +116,14 @@ def test_best_pair_falls_back_to_bd_psnr_when_a_bd_rate_is_undefined():
   rows[1]["bd_rate_psnr"] = nan  # a non-monotonic curve: the anchor must not win by default
   assert compare.best_pair(rows) == ("U-Q/DS-Q", "BD-PSNR; some BD-rates undefined")
   assert compare.best_pair(rows[3:]) == (None, "no BD figures")
+
+
+def test_grid_configs_load():
+  mini = compare.load_grid(os.path.join(REPO, "configs", "grid_mini.py"))
+  assert len(compare.cells(mini)) == 33 and ("universal", "dsq") in mini["pairs"]
+  repeat = compare.load_grid(os.path.join(REPO, "configs", "grid_mini_seed1.py"))
+  assert repeat["train"] == dict(mini["train"], seed=1)
+  assert repeat["out_dir"] != mini["out_dir"] and len(compare.cells(repeat)) == 9
+  assert all("--seed=1" in cell.train_command() for cell in compare.cells(repeat))
+  paper = compare.load_grid(os.path.join(REPO, "configs", "grid_paper.py"))
+  assert set(mini["pairs"]) <= set(paper["pairs"])
