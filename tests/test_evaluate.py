@@ -64,6 +64,14 @@ def test_bd_rate_of_identical_and_cheaper_curves():
   assert np.isnan(evaluate.bd_rate(short_anchor, short_test, "ms_ssim_db"))
 
 
+def test_bd_rate_of_a_flattening_three_point_curve_stays_plausible():
+  # grid_mini's AUN-Q/AUN-Q and AUN-Q/STE-Q: the test curve needs 32% fewer bits at the low end of
+  # the overlap and 6% more at the top; Akima overshot to -94%, a cubic spline to -99%.
+  anchor = [(0.243, 25.24, 9.8), (0.563, 26.65, 11.1), (0.800, 27.49, 11.8)]
+  flattening = [(0.264, 26.22, 10.3), (0.563, 27.16, 11.4), (0.830, 27.17, 11.5)]
+  assert -50.0 < evaluate.bd_rate(anchor, flattening) < 0.0
+
+
 def test_results_files_and_plot(tmp_path):
   paths = data.image_paths(data.sample_dir())[:2]
   points = [evaluate.evaluate(evaluate.PillowCodec("jpeg", q), paths) for q in (20, 60, 90)]

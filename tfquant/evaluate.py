@@ -22,7 +22,9 @@ from PIL import Image, features
 from tfquant import coding, data
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-BD_METHOD = "akima"  # interpolation for BD-rate / BD-PSNR (bjontegaard package)
+# PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
+# curves that flatten, Akima and cubic splines overshoot and swing BD-rates by tens of percent.
+BD_METHOD = "pchip"
 
 
 def psnr(image, reconstruction, max_value=255.0):
@@ -210,7 +212,7 @@ def _bd(function, anchor, test, metric):
 def bd_rate(anchor, test, metric="psnr"):
   """Bjøntegaard-delta rate in % of `test` against `anchor` (negative: fewer bits).
 
-  Curves are [(bpp, psnr, ms_ssim_db)]; Akima interpolation (bjontegaard package). NaN where
+  Curves are [(bpp, psnr, ms_ssim_db)]; PCHIP interpolation (bjontegaard package). NaN where
   BD is undefined: fewer than two points, quality not increasing with rate, no overlap.
   """
   import bjontegaard
