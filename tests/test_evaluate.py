@@ -84,6 +84,27 @@ def test_results_files_and_plot(tmp_path):
   assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_rd_plot_tells_a_dozen_curves_apart_and_fits_the_learned_ones(tmp_path, monkeypatch):
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt
+  learned = {f"pair {i}": [(0.25, 25.0 + i / 10, 10.0), (0.8, 27.0 + i / 10, 12.0)]
+             for i in range(11)}
+  references = {"JPEG": [(0.3, 26.0, 9.0), (2.3, 38.0, 22.0)],
+                "WebP": [(0.3, 29.0, 12.0), (2.0, 39.5, 22.0)]}
+  shown = []
+  monkeypatch.setattr(plt, "close", shown.append)  # keep the figure to inspect it
+  evaluate.rd_plot(learned, str(tmp_path / "rd.svg"), references=references)
+  psnr_axis = shown[0].axes[0]
+  lines = psnr_axis.get_lines()
+  assert len({line.get_color() for line in lines}) == 13
+  assert [line.get_linestyle() for line in lines[-2:]] == ["--", "--"]
+  assert psnr_axis.get_xlim() == pytest.approx((0, 1.3 * 0.8))
+  low, high = psnr_axis.get_ylim()
+  assert 24.0 < low < 25.0 and 33.0 < high < 35.0  # WebP at 1.04 bpp: 33.8 dB, not its 39.5
+  assert open(tmp_path / "rd.svg").read().lstrip().startswith("<?xml")
+
+
 def test_grid_smoke_end_to_end(tmp_path):
   grid = compare.load_grid(os.path.join(REPO, "configs", "grid_smoke.py"))
   grid["out_dir"] = str(tmp_path / "grid")

@@ -213,8 +213,8 @@ def report(grid, points, baselines):
                    "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve, "ms_ssim_db"),
                    "bd_psnr": evaluate.bd_psnr(anchor, curve, "psnr")})
     best, best_by = best_pair(rows)
-    plot = evaluate.rd_plot({**curve_map, **baseline_curves},
-                            os.path.join(out, f"rd_{arch}.png"), title=arch)
+    plot = evaluate.rd_plot(curve_map, os.path.join(out, f"rd_{arch}.png"), title=arch,
+                            references=baseline_curves)
     result["archs"][arch] = {"pairs": rows, "best_pair": best, "best_by": best_by,
                              "plot": os.path.basename(plot)}
     lines += [f"## {arch}", "", f"Best pair ({best_by}): **{best}**", "",

@@ -225,17 +225,30 @@ def bd_psnr(anchor, test, metric="psnr"):
   return _bd(bjontegaard.bd_psnr, anchor, test, metric)
 
 
-def rd_plot(curve_map, path, title=None):
-  """Writes bpp-vs-PSNR and bpp-vs-MS-SSIM (dB) side by side; PNG or SVG by extension."""
+def rd_plot(curve_map, path, title=None, references=None):
+  """Writes bpp-vs-PSNR and bpp-vs-MS-SSIM (dB) side by side; PNG or SVG by extension.
+
+  `references` (e.g. JPEG, WebP) are drawn dashed; where they reach far beyond the other curves'
+  rates, the view is cut at 1.3× the highest of those so that the curves stay apart.
+  """
   import matplotlib
   matplotlib.use("Agg")
   from matplotlib import pyplot as plt
+  references = references or {}
+  colours = plt.get_cmap("tab20" if len(curve_map) + len(references) > 10 else "tab10").colors
+  styles = [dict(marker="o", linestyle="-")] * len(curve_map)
+  styles += [dict(marker="s", linestyle="--")] * len(references)
+  all_curves = {**curve_map, **references}
+  max_rate = max((p[0] for points in curve_map.values() for p in points), default=0)
   figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-  for label, points in curve_map.items():
+  for index, (label, points) in enumerate(all_curves.items()):
     rates = [p[0] for p in points]
     for axis, column in zip(axes, (1, 2)):
-      axis.plot(rates, [p[column] for p in points], marker="o", label=label)
-  for axis, name in zip(axes, ("PSNR (dB, RGB)", "MS-SSIM (dB)")):
+      axis.plot(rates, [p[column] for p in points], label=label,
+                color=colours[index % len(colours)], **styles[index])
+  for axis, column, name in zip(axes, (1, 2), ("PSNR (dB, RGB)", "MS-SSIM (dB)")):
+    if references and max_rate:
+      _fit_view(axis, all_curves, column, 1.3 * max_rate)
     axis.set_xlabel("bits per pixel (actual files)")
     axis.set_ylabel(name)
     axis.grid(True, alpha=0.3)
@@ -247,3 +260,17 @@ def rd_plot(curve_map, path, title=None):
   figure.savefig(path)
   plt.close(figure)
   return path
+
+
+def _fit_view(axis, curve_map, column, rate_limit):
+  """Limits `axis` to rates up to `rate_limit` and the qualities curves reach there."""
+  values = []
+  for points in curve_map.values():
+    rates, qualities = [p[0] for p in points], [p[column] for p in points]
+    values += [q for r, q in zip(rates, qualities) if r <= rate_limit]
+    if rates[0] <= rate_limit < rates[-1]:
+      values.append(float(np.interp(rate_limit, rates, qualities)))
+  if values:
+    margin = 0.05 * (max(values) - min(values)) or 0.5
+    axis.set_xlim(0, rate_limit)
+    axis.set_ylim(min(values) - margin, max(values) + margin)
