@@ -84,6 +84,31 @@ def test_results_files_and_plot(tmp_path):
   assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_bin_evaluate_baseline_then_plot(tmp_path):
+  images = tmp_path / "images"
+  images.mkdir()
+  for path in data.image_paths(data.sample_dir())[:2]:
+    (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
+
+  def bin_evaluate(*args):
+    return subprocess.run([sys.executable, os.path.join(REPO, "bin", "evaluate"), *args],
+                          capture_output=True, text=True, timeout=300)
+
+  coded = bin_evaluate("--baseline=jpeg", "--qualities=20,60,90", f"--images={images}",
+                       f"--out={tmp_path / 'jpeg.json'}")
+  assert coded.returncode == 0, coded.stderr
+  assert len(evaluate.load_points(str(tmp_path / "jpeg.json"))) == 3
+  webp = [evaluate.evaluate(evaluate.PillowCodec("webp", q), data.image_paths(str(images)))
+          for q in (20, 60, 90)]
+  evaluate.save_points(webp, str(tmp_path / "webp.json"))
+  plotted = bin_evaluate(f"--plot={tmp_path / 'rd.svg'}", str(tmp_path / "jpeg.json"),
+                         str(tmp_path / "webp.json"))
+  assert plotted.returncode == 0, plotted.stderr
+  assert "(vs JPEG)" in plotted.stdout and "WebP" in plotted.stdout
+  assert (tmp_path / "rd.svg").read_text().count("stroke-dasharray") > 0  # baselines dashed
+  unplottable = bin_evaluate(f"--plot={tmp_path / 'x.png'}")
+  assert unplottable.returncode != 0 and "needs result JSON files" in unplottable.stderr
+
 def test_rd_plot_tells_a_dozen_curves_apart_and_fits_the_learned_ones(tmp_path, monkeypatch):
   import matplotlib
   matplotlib.use("Agg")
