@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test demo bench clean
+.PHONY: install test stress demo bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,9 @@ $(STAMP): setup.cfg pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+stress: install
+	$(BIN)/python -m tests.fuzzing --cases=10000
 
 demo: install
 	$(BIN)/python -m tfquant.demo

@@ -47,7 +47,7 @@ def bench_arch(arch, paths):
     reconstruction = model.decompress(*pieces)
     decode.append(time.perf_counter() - start)
     assert reconstruction.shape == image.shape
-    for name, string in zip(model.latent_codecs, pieces[1:]):
+    for name, string in zip(model.latent_codecs, pieces[2:]):
       coded[name] += 8 * len(string.numpy()[0])
     for name, bits in latent_bits(model, image).items():
       ideal[name] += bits

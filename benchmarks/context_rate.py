@@ -30,7 +30,7 @@ def same_budget(context, images):
     encode.append(seconds)
     reconstruction, seconds = timed(model.decompress, *pieces)
     decode.append(seconds)
-    bits += 8 * sum(len(p.numpy()[0]) for p in pieces[1:])
+    bits += 8 * sum(len(p.numpy()[0]) for p in pieces[2:])
     pixels += image.shape[0] * image.shape[1]
     psnrs.append(evaluate.psnr(image, reconstruction.numpy()))
   return {"train_seconds": train_seconds,

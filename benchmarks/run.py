@@ -10,7 +10,7 @@ import sys
 
 from benchmarks import common
 
-BENCHMARKS = ("coding", "context", "context_rate", "training")
+BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "training")
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 
 

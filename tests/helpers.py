@@ -44,4 +44,5 @@ def hard_forward(model, image):
 
 
 def coded_bytes(pieces):
-  return sum(len(p.numpy()[0]) for p in pieces[1:])
+  """Bytes of the strings of `model.compress`'s (image shape, checksum, *strings)."""
+  return sum(len(p.numpy()[0]) for p in pieces[2:])

@@ -17,15 +17,30 @@ FRESH_PROCESS = r"""
 import sys
 import numpy as np
 import tensorflow as tf
-import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
-loaded = tf.saved_model.load(sys.argv[1])
+path, coder = sys.argv[1], sys.argv[5]
+if coder == "tfc":
+  import tensorflow_compression  # noqa: F401  (registers the range-coding ops)
+else:  # stock TensorFlow: every op type of the graph is registered without tfc
+  from tensorflow.core.protobuf import saved_model_pb2
+  from tensorflow.python.framework import op_def_registry
+  saved = saved_model_pb2.SavedModel()
+  with open(path + "/saved_model.pb", "rb") as f:
+    saved.ParseFromString(f.read())
+  graph = saved.meta_graphs[0].graph_def
+  ops = {node.op for node in graph.node} | {node.op for function in graph.library.function
+                                            for node in function.node_def}
+  missing = sorted(op for op in ops if op_def_registry.get(op) is None)
+  assert not missing, f"ops not registered in plain TensorFlow: {missing}"
+loaded = tf.saved_model.load(path)
 image = np.load(sys.argv[2])
 stream = loaded.signatures["compress"](image=tf.constant(image))["bitstream_bytes"].numpy()
 decoded = loaded.signatures["decompress"](bitstream_bytes=tf.constant(stream))["image"]
 with open(sys.argv[3], "wb") as f:
   f.write(stream)
 np.save(sys.argv[4], decoded.numpy())
-assert not [m for m in sys.modules if m.startswith("tfquant")], "tfquant was imported"
+unwanted = ("tfquant",) if coder == "tfc" else ("tfquant", "tensorflow_compression")
+imported = [m for m in sys.modules if m.startswith(unwanted)]
+assert not imported, f"imported {imported}"
 """
 
 
@@ -63,21 +78,30 @@ def test_unfinalized_model_is_refused(tmp_path):
     export.export(models.create("balle2017", num_filters=8), str(tmp_path))
 
 
-def assert_fresh_process_round_trip_matches_library(model, path, tmp_path):
+def assert_fresh_process_round_trip_matches_library(model, path, tmp_path, coder="tfc"):
   image = sample_image(70, 101)
   np.save(tmp_path / "image.npy", image)
   script = tmp_path / "fresh.py"
   script.write_text(FRESH_PROCESS)
-  subprocess.run([sys.executable, str(script), path, str(tmp_path / "image.npy"),
-                  str(tmp_path / "out.tfq"), str(tmp_path / "decoded.npy")], check=True,
-                 timeout=300, env=dict(os.environ, PYTHONPATH=""), cwd=str(tmp_path))
+  result = subprocess.run([sys.executable, str(script), path, str(tmp_path / "image.npy"),
+                           str(tmp_path / "out.tfq"), str(tmp_path / "decoded.npy"), coder],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=""), cwd=str(tmp_path))
+  assert result.returncode == 0, result.stderr[-3000:]
   stream = (tmp_path / "out.tfq").read_bytes()
-  assert stream == coding.encode(model, image)
+  assert stream == coding.encode(model, image, coder=coder)
   np.testing.assert_array_equal(np.load(tmp_path / "decoded.npy"), coding.decode(model, stream))
 
 
 def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported, tmp_path):
   assert_fresh_process_round_trip_matches_library(model, exported[1], tmp_path)
+
+
+def test_stock_tensorflow_runs_a_tf_coder_export(model, tmp_path):
+  """No tensorflow_compression, no tfquant: every op is plain TensorFlow's, and the bytes and
+  the image are the library's."""
+  path = export.export(model, str(tmp_path / "export"), coder="tf")
+  assert_fresh_process_round_trip_matches_library(model, path, tmp_path, "tf")
 
 
 def test_context_model_exports_with_real_coding(tmp_path):
@@ -100,8 +124,8 @@ def test_signatures_refuse_bad_streams(model, exported):
     mutated = bytearray(stream)
     mutated[rng.randint(len(stream))] ^= 1 + rng.randint(255)
     bad.append(bytes(mutated))
-  expected_messages = ("not a tfquant", "Not a tfquant", "Truncated", "checksum",
-                       "another model", "Latent", "lengths")
+  expected_messages = ("not a tfquant", "Not a tfquant", "Truncated", "CRC-32",
+                       "another model", "lengths", "version")
   for data in bad:
     with pytest.raises(tf.errors.InvalidArgumentError) as error:
       decompress(bitstream_bytes=tf.constant(data))
@@ -141,7 +165,7 @@ def test_serve_client_grpc_and_rest_match_library(model, exported, tmp_path):
       np.testing.assert_array_equal(np.asarray(Image.open(decoded)), expected_image)
     for predict, address in ((serving.grpc_predict, server.grpc_address),
                              (serving.rest_predict, server.rest_url)):
-      with pytest.raises(serving.ServingError, match="checksum|Truncated"):
+      with pytest.raises(serving.ServingError, match="CRC-32|Truncated"):
         predict(address, "tfquant", "decompress",
                 {"bitstream_bytes": np.array(expected_stream[:-3], dtype=object)})
       with pytest.raises(serving.ServingError, match="not found|Servable"):

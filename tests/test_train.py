@@ -69,6 +69,20 @@ def test_run_directory_layout_and_final_model(tmp_path):
   assert model.finalized and model.get_config()["ent_quant"]["name"] == "sga"
 
 
+def test_init_from_starts_a_fresh_run_from_another_runs_weights(tmp_path):
+  source = tiny_config(tmp_path, steps=10, train_dir=str(tmp_path / "source"))
+  trained = train.train(source, progress=False).model
+  for init_from in (source.train_dir, os.path.join(source.train_dir, "checkpoints", "ckpt-10")):
+    config = tiny_config(tmp_path, steps=10, lmbda=0.03, init_from=init_from,
+                         train_dir=str(tmp_path / f"finetune{len(init_from)}"))
+    trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))
+    assert trainer.restore() == 0  # weights only: the step, optimizer and data start anew
+    for ours, theirs in zip(trainer.model.trainable_variables, trained.trainable_variables):
+      np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+  with pytest.raises(ValueError, match="names no checkpoint"):
+    tiny_config(tmp_path, init_from=str(tmp_path / "nothing"))
+
+
 def test_sth_second_stage_freezes_the_encoder(tmp_path):
   config = tiny_config(tmp_path, ent_quant="sth", steps=12, sth_switch_fraction=0.5)
   trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))

@@ -58,14 +58,15 @@ def to_db(ms_ssim_value):
 class ModelCodec:
   """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate."""
 
-  def __init__(self, model, label=None):
+  def __init__(self, model, label=None, coder=coding.DEFAULT_CODER):
     self.model = model
     self.identifier = coding.model_id(model)
+    self.coder = coder
     self.label = label or f"{model.arch} {self.identifier['quant']}"
-    self.settings = dict(self.identifier)
+    self.settings = dict(self.identifier, coder=coder)
 
   def encode(self, image):
-    return coding.encode(self.model, image, self.identifier)
+    return coding.encode(self.model, image, self.identifier, coder=self.coder)
 
   def decode(self, payload):
     return coding.decode(self.model, payload, self.identifier)

@@ -8,9 +8,10 @@
                     differentiable w.r.t. `trainable_weights`, for fine-tuning)
         assets/tfquant_model/   the same model in tfquant's format (`tfquant.models.load`)
 
-Loading needs only tensorflow and tensorflow_compression (for the range-coding ops):
 ``tf.saved_model.load(path).signatures["compress"](image=...)["bitstream_bytes"]``.
-The range-coding tables are variables of the SavedModel, so encoder and decoder use the same.
+With `coder="tf"` (pure-TF rANS) loading needs nothing but TensorFlow: stock TF Serving runs
+it; with `coder="tfc"` the runtime also needs tensorflow_compression's range-coding ops.
+The coding tables are variables of the SavedModel, so encoder and decoder use the same.
 """
 
 import os
@@ -18,33 +19,40 @@ import os
 import tensorflow as tf
 
 from tfquant import coding, models
-from tfquant.coding import graph_container
+from tfquant.coding import coders, graph_container
 
 ASSET_MODEL_DIR = "tfquant_model"
 
 
-def build_module(model, max_pixels=coding.DEFAULT_MAX_PIXELS):
+def build_module(model, coder=coding.DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXELS):
   """A tf.Module exposing the export functions; it tracks the model's variables only."""
   if not model.finalized:
     raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
-  prefix = graph_container.prefix_bytes(coding.model_id(model), model.num_strings)
+  prefix = graph_container.prefix_bytes(coding.model_id(model), coders.check(coder),
+                                        model.num_strings)
   module = tf.Module()
   module.weights = list(model.variables)
   module.trainable_weights = list(model.trainable_variables)
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
   def compress(image):
-    image_shape, *strings = model._compress(image)  # pylint: disable=protected-access
-    bitstream = graph_container.pack(prefix, image_shape, model.latent_shapes(image_shape),
-                                     strings)
-    return {"bitstream_bytes": bitstream}
+    # pylint: disable=protected-access
+    image_shape, checksum, *strings = model._compress(image, coder=coder)
+    return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksum, strings)}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")])
   def decompress(bitstream_bytes):
-    image_shape, strings = graph_container.unpack(
-        bitstream_bytes, prefix, model.num_strings, model.latent_shapes, max_pixels)
-    image = model._decompress(0.0, image_shape, *strings)  # pylint: disable=protected-access
-    return {"image": image}
+    image_shape, checksum, strings = graph_container.unpack(
+        bitstream_bytes, prefix, model.num_strings, max_pixels)
+    # pylint: disable=protected-access
+    image, actual, ok = model._decompress(0.0, image_shape, *strings, coder=coder)
+    checks = [tf.debugging.Assert(ok, ["The coded strings are damaged."])]
+    with tf.control_dependencies(checks):
+      checks.append(tf.debugging.Assert(tf.equal(actual, checksum), [
+          "Decoded symbols fail their checksum: damaged strings, or a decoder that computes "
+          "other probabilities than its encoder."]))
+    with tf.control_dependencies(checks):
+      return {"image": tf.identity(image)}
 
   @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")])
   def forward(x):
@@ -73,9 +81,9 @@ def write_models_config(out_dir, name):
   return path
 
 
-def export(model, out_dir, name="tfquant", version=None):
+def export(model, out_dir, name="tfquant", version=None, coder=coding.DEFAULT_CODER):
   """Writes OUT/<name>/<version>/ and OUT/models.config; returns the version directory."""
-  module = build_module(model)
+  module = build_module(model, coder)
   version = version or next_version(os.path.join(out_dir, name))
   path = os.path.join(out_dir, name, str(version))
   if tf.io.gfile.exists(path):

@@ -70,6 +70,7 @@ class TrainConfig:
   image_summary_every: int = 1000
   max_nonfinite_steps: int = 20
   train_dir: str = None
+  init_from: str = None  # a run directory or checkpoint: starting weights for a fresh run
 
   def validate(self):
     """Raises ValueError naming every problem, before any work is done."""
@@ -106,6 +107,11 @@ class TrainConfig:
       value = getattr(self, field)
       if value is not None and not 0 <= value <= 1:
         problems.append(f"{field} must be within [0, 1], got {value}")
+    if self.init_from is not None:
+      try:
+        initial_checkpoint(self.init_from)
+      except ValueError as error:
+        problems.append(str(error))
     if problems:
       raise ValueError("Invalid training configuration:\n  " + "\n  ".join(problems))
     return self
@@ -281,10 +287,18 @@ class Trainer:
     return int(self.optimizer.iterations.numpy())
 
   def restore(self):
-    """Resumes from the newest checkpoint; returns the step it resumed at (0 if none)."""
+    """Resumes from the newest checkpoint; returns the step it resumed at (0 if none).
+
+    A fresh run with `init_from` starts from that checkpoint's model weights (not its
+    optimizer, step or data position): a fine-tune to another λ or quantizer pair.
+    """
     path = self.manager.restore_or_initialize()
     if path:
       logging.info("Resumed from %s at step %d.", path, self.step)
+    elif self.config.init_from:
+      source = initial_checkpoint(self.config.init_from)
+      tf.train.Checkpoint(model=self.model).read(source).expect_partial()
+      logging.info("Started from the weights of %s.", source)
     return self.step
 
   def _train_step(self, freeze_encoder):
@@ -395,6 +409,20 @@ class Trainer:
     self.model.finalize()
     if self.chief:
       models.save(self.model, os.path.join(self.config.train_dir, models.RUN_MODEL_DIR))
+
+
+def initial_checkpoint(path):
+  """The checkpoint prefix that `path` names: a checkpoint prefix itself, a checkpoints
+  directory, or a run directory (its newest checkpoint)."""
+  for directory in (path, os.path.join(path, "checkpoints")):
+    if tf.io.gfile.isdir(directory):
+      latest = tf.train.latest_checkpoint(directory)
+      if latest:
+        return latest
+  if tf.io.gfile.exists(path + ".index"):
+    return path
+  raise ValueError(f"--init_from={path!r} names no checkpoint (a run directory, its "
+                   "checkpoints/ directory or a checkpoint prefix such as .../ckpt-2000).")
 
 
 def write_config(config):

@@ -6,10 +6,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfquant import quantizers
-from tfquant.coding.container import Bitstream, BitstreamError, Latent, pack, unpack
+from tfquant.coding import coders
+from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pack, unpack
 
-# A decoder allocates the whole latent; refuse images larger than this unless asked.
-DEFAULT_MAX_PIXELS = 1 << 27
+# A decoder allocates the whole latent and the synthesis' activations (gigabytes for a
+# 4096×4096 image): refuse larger images unless asked (`max_pixels`, `--max_pixels`).
+DEFAULT_MAX_PIXELS = 1 << 24
+DEFAULT_CODER = "tfc"
 
 
 def weights_hash(model):
@@ -23,7 +26,8 @@ def weights_hash(model):
 
 
 def model_id(model):
-  """What a bitstream records about the model that wrote it (all values strings).
+  """What identifies the model that wrote a bitstream (all values strings); a bitstream
+  carries its `fingerprint`.
 
   `quant` is the y latent's "entropy/decoder" quantizer pair; `z_quant` appears only where
   the z latent's pair differs.
@@ -41,40 +45,44 @@ def model_id(model):
   return identifier
 
 
-def encode(model, image, identifier=None, dither_seed=None):
+def encode(model, image, identifier=None, dither_seed=None, coder=DEFAULT_CODER):
   """Compresses one H×W×3 uint8 image to container bytes.
 
-  With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored.
+  With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
+  `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records.
   """
-  pieces = model.compress(image, dither_seed)
-  shape = tuple(int(v) for v in pieces[0].numpy())
-  latents = tuple(Latent(*s) for s in model.latent_shapes(shape).numpy().tolist())
-  strings = tuple(p.numpy()[0] for p in pieces[1:])
-  return pack(Bitstream(identifier or model_id(model), shape, latents, strings, dither_seed))
+  image_shape, checksum, *strings = model.compress(image, dither_seed, coder=coder)
+  return pack(Bitstream(fingerprint(identifier or model_id(model)),
+                        tuple(int(v) for v in image_shape.numpy()),
+                        tuple(s.numpy()[0] for s in strings), int(checksum), coder,
+                        dither_seed))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
-  """Decompresses container bytes with `model`; refuses streams written by another model."""
+  """Decompresses container bytes with `model`; refuses streams written by another model,
+  images over `max_pixels` (before allocating anything) and symbols that fail their
+  checksum."""
   bitstream = unpack(data)
-  identifier = identifier or model_id(model)
-  if bitstream.model_id != identifier:
-    raise BitstreamError(f"Bitstream was written by another model: {bitstream.model_id}; "
-                         f"this model is {identifier}.")
+  if bitstream.fingerprint != fingerprint(identifier or model_id(model)):
+    raise BitstreamError(f"Bitstream was written by another model (fingerprint "
+                         f"{bitstream.fingerprint.hex()}; this model's is "
+                         f"{fingerprint(identifier or model_id(model)).hex()}).")
   height, width = bitstream.image_shape
   if height * width > max_pixels:
-    raise BitstreamError(f"Image of {height}x{width} exceeds the {max_pixels}-pixel limit.")
-  expected = tuple(Latent(*s) for s in
-                   model.latent_shapes(bitstream.image_shape).numpy().tolist())
-  if bitstream.latents != expected:
-    raise BitstreamError(f"Latent shapes {bitstream.latents} do not match the model's "
-                         f"{expected} for a {height}x{width} image.")
+    raise BitstreamError(f"Image of {height}x{width} exceeds the {max_pixels}-pixel limit "
+                         "(raise it with --max_pixels / max_pixels=).")
+  if len(bitstream.strings) != model.num_strings:
+    raise BitstreamError(f"Bitstream has {len(bitstream.strings)} strings; "
+                         f"{model.arch} codes {model.num_strings}.")
   strings = [tf.constant([s]) for s in bitstream.strings]
   try:
-    return model.decompress(tf.constant([height, width], tf.int32), *strings,
-                            dither_seed=bitstream.dither_seed).numpy()
-  except tf.errors.InvalidArgumentError as error:
-    raise BitstreamError(f"Range decoding failed: the strings are damaged "
+    return model.decompress(tf.constant([height, width], tf.int32),
+                            bitstream.symbol_checksum, *strings,
+                            dither_seed=bitstream.dither_seed, coder=bitstream.coder).numpy()
+  except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
+    raise BitstreamError(f"Decoding failed: the strings are damaged "
                          f"({error.message.splitlines()[0]}).") from None
 
 
-__all__ = ["BitstreamError", "encode", "decode", "model_id", "weights_hash", "pack", "unpack"]
+__all__ = ["BitstreamError", "DEFAULT_CODER", "coders", "encode", "decode", "fingerprint",
+           "model_id", "weights_hash", "pack", "unpack"]

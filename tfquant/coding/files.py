@@ -24,19 +24,19 @@ def write_atomically(path, payload):
     raise
 
 
-def compress_file(model, source, destination, dither_seed=None):
+def compress_file(model, source, destination, dither_seed=None, coder=coding.DEFAULT_CODER):
   """Codes an image file; returns (image shape, bytes written)."""
   image = data.read_image(source)
-  payload = coding.encode(model, image, dither_seed=dither_seed)
+  payload = coding.encode(model, image, dither_seed=dither_seed, coder=coder)
   write_atomically(destination, payload)
   return image.shape, len(payload)
 
 
-def decompress_file(model, source, destination):
+def decompress_file(model, source, destination, max_pixels=None):
   """Decodes a .tfq file to PNG; returns the image shape."""
   with open(source, "rb") as f:
     payload = f.read()
-  image = coding.decode(model, payload)
+  image = coding.decode(model, payload, max_pixels=max_pixels or coding.DEFAULT_MAX_PIXELS)
   write_atomically(destination, png_bytes(image))
   return image.shape
 
@@ -54,13 +54,27 @@ def describe(source):
   bitstream = container.unpack(payload)
   height, width = bitstream.image_shape
   lines = [f"file: {source} ({len(payload)} bytes, "
-           f"{8 * len(payload) / (height * width):.4f} bpp)",
+           f"{8 * len(payload) / (height * width):.4f} bpp; header and checksums "
+           f"{container.overhead(payload)} bytes)",
            f"format version: {payload[4]}",
+           f"coder: {bitstream.coder}",
            f"U-Q dither seed: {bitstream.dither_seed}" if bitstream.dither_seed else
            "U-Q dither: no",
            f"image: {width}x{height}",
-           "model: " + ", ".join(f"{k}={v}" for k, v in sorted(bitstream.model_id.items()))]
-  for index, (latent, string) in enumerate(zip(bitstream.latents, bitstream.strings)):
-    lines.append(f"latent {index}: {latent.height}x{latent.width}x{latent.channels}, "
-                 f"{len(string)} bytes")
+           f"model fingerprint: {bitstream.fingerprint.hex()}",
+           f"symbol CRC-32: {bitstream.symbol_checksum:08x}"]
+  for index, string in enumerate(bitstream.strings):
+    lines.append(f"string {index}: {len(string)} bytes")
   return "\n".join(lines)
+
+
+def describe_model(model, source):
+  """Whether `model` wrote the .tfq file `source`, and the model's full identifier."""
+  with open(source, "rb") as f:
+    bitstream = container.unpack(f.read())
+  identifier = coding.model_id(model)
+  match = coding.fingerprint(identifier) == bitstream.fingerprint
+  return "\n".join([
+      "model: " + ", ".join(f"{k}={v}" for k, v in sorted(identifier.items())),
+      f"model fingerprint: {coding.fingerprint(identifier).hex()} "
+      f"({'wrote this file' if match else 'did NOT write this file'})"])

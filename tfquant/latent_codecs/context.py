@@ -162,25 +162,37 @@ class ContextHyperpriorCodec(HyperCodecBase):
           mixture = codec.mixture(self.parameters(hyper, y_dec))
     return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
 
-  def compress(self, y, dither=0.0):
-    """Strings [y, z] for a batch of one; `dither` applies to y only."""
+  def compress(self, y, coder="tfc", dither=None):
+    """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only."""
+    self._check_coder(coder)
     z = self.hyper_analysis(y)
-    z_strings = self.z_codec.compress(z)
-    hyper = self.hyper_synthesis(self.z_codec.quantize(z))
-    handle, _ = self._code(hyper, bisection.create_encoder(), y, dither)
-    return [tf.reshape(bisection.finalize_encoder(handle), [1]), z_strings]
+    z_string, z_symbols = self.z_codec.compress(z, coder)
+    hyper = self.hyper_synthesis(self.z_codec.values(z_symbols))
+    handle, _, y_symbols = self._code(hyper, bisection.create_encoder(), y,
+                                      0.0 if dither is None else dither)
+    return [tf.reshape(bisection.finalize_encoder(handle), [1]), z_string], [y_symbols,
+                                                                             z_symbols]
 
-  def decompress(self, strings, spatial_shape, dither=0.0):
+  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+    """(ŷ, [y symbols, z symbols], ok)."""
+    self._check_coder(coder)
     y_strings, z_strings = strings
-    z_hat = self.z_codec.decompress(z_strings, spatial_shape // self.hyper_stride)
+    z_hat, z_symbols, z_ok = self.z_codec.decompress(
+        z_strings, spatial_shape // self.hyper_stride, coder)
     hyper = self.hyper_synthesis(z_hat)
-    handle, y_hat = self._code(hyper, bisection.create_decoder(y_strings[0]), None, dither)
-    with tf.control_dependencies([bisection.finalize_decoder(handle)]):
-      return tf.identity(y_hat)
+    handle, y_hat, y_symbols = self._code(hyper, bisection.create_decoder(y_strings[0]), None,
+                                          0.0 if dither is None else dither)
+    return y_hat, [y_symbols, z_symbols], z_ok & bisection.finalize_decoder(handle)
+
+  @staticmethod
+  def _check_coder(coder):
+    if coder != "tfc":
+      raise ValueError(f"Context and mixture models code with the 'tfc' coder only so far, "
+                       f"not {coder!r}.")
 
   def _code(self, hyper, handle, y, dither):
     """Codes y (encoder) or decodes it (y=None) group by group in the decoder's order, with
-    the same operations at both ends. Returns (handle, ŷ [1, H, W, C])."""
+    the same operations at both ends. Returns (handle, ŷ [1, H, W, C], int32 symbols)."""
     codec = self.y_codec
 
     def code_group(handle, parameters, values):
@@ -190,25 +202,33 @@ class ContextHyperpriorCodec(HyperCodecBase):
       return codec.encode(handle, values, mixture, dither)
 
     if self.context == "serial":
-      def code_position(i, j, parameters, handle):
+      def code_position(i, j, parameters, state):
+        handle, symbols = state
         values = None if y is None else y[:, i, j, :]
-        handle, y_hat = code_group(handle, parameters, values)
-        return y_hat, handle
+        handle, y_hat, position_symbols = code_group(handle, parameters, values)
+        return y_hat, (handle, symbols.write(symbols.size(), position_symbols))
 
-      return self._serial(hyper, code_position, handle, with_state=True)
+      symbols = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[1, None])
+      (handle, symbols), y_hat = self._serial(hyper, code_position, (handle, symbols),
+                                              with_state=True)
+      symbols = tf.reshape(symbols.stack(), tf.shape(y_hat))  # positions in raster order
+      return handle, y_hat, symbols
 
-    y_hat = tf.zeros(tf.concat([tf.shape(hyper)[:3], [codec.channels]], 0), tf.float32)
+    shape = tf.concat([tf.shape(hyper)[:3], [codec.channels]], 0)
+    y_hat = tf.zeros(shape, tf.float32)
     if self.context == "none":
       return code_group(handle, self.parameters(hyper, y_hat), y)
+    symbols = tf.zeros(shape[1:], tf.int32)
     anchors = anchor_mask(tf.shape(hyper)[1:3])[0, :, :, 0] > 0
     for group in (anchors, ~anchors):
       positions = tf.where(group)
       parameters = self.parameters(hyper, y_hat)[0]
-      handle, group_values = code_group(
+      handle, group_values, group_symbols = code_group(
           handle, tf.gather_nd(parameters, positions),
           None if y is None else tf.gather_nd(tf.cast(y[0], tf.float32), positions))
       y_hat = tf.tensor_scatter_nd_update(y_hat[0], positions, group_values)[None]
-    return handle, y_hat
+      symbols = tf.tensor_scatter_nd_update(symbols, positions, group_symbols)
+    return handle, y_hat, symbols[None]
 
   def _rounding_step(self, y):
     """A serial step that rounds y around the predicted means (no coding)."""

@@ -4,6 +4,8 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 from tensorflow_compression.python.distributions import helpers
 
+from tfquant.coding import coders
+from tfquant.coding.tables import IndexedTables, quantized_tables
 from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
 
 
@@ -15,7 +17,7 @@ class FactorizedCodec(LatentCodec):
       y ──► ent_quant ──► ŷ_ent ──► −log2 p(ŷ_ent), p = deep factorized per channel ──► bits
       └───► dec_quant ──► ŷ_dec ──► synthesis / hyper-synthesis
 
-      coding:  y ──► round(y − o) ──► range coder (one CDF table per channel) ──► string
+      coding:  y ──► round(y − o) ──► coder (one CDF table per channel) ──► string
 
   `center` is where inference rounding is centred: "median" (the offset o is the median's
   fractional part, frozen with the tables, as TFC does) or "integer" (o = 0).
@@ -84,12 +86,48 @@ class FactorizedCodec(LatentCodec):
   def coder_config(self):
     return self._require_coder().get_config()
 
-  def compress(self, y, dither=0.0):
-    """`dither` (U-Q's per-image u) shifts y before rounding; `decompress` removes it."""
-    return self._require_coder().compress(tf.cast(y, tf.float32) + dither)
+  def tables(self, dither=None):
+    """The coding tables; with U-Q's dither u, bins shifted by −u (symbols s stand for
+    s + o − u), built anew in TF ops from the frozen tables' ranges."""
+    coder = self._require_coder()
+    frozen = IndexedTables(coder.cdf, coder.cdf_offset)
+    if dither is None:
+      return frozen
+    offset = 0.0 if coder.quantization_offset is None else coder.quantization_offset
+    lengths = frozen.sizes - 2
+    grid = tf.range(tf.reduce_max(lengths), dtype=tf.float32)[:, None]
+    pmf = self.prior.prob(tf.cast(coder.cdf_offset, tf.float32) + offset - dither + grid)
+    return IndexedTables(quantized_tables(tf.transpose(pmf), lengths), coder.cdf_offset)
 
-  def decompress(self, strings, spatial_shape, dither=0.0):
-    return self._require_coder().decompress(strings, spatial_shape) - dither
+  def symbols(self, y, dither=None):
+    """int32 symbols of y, as coded: round(y − o + u)."""
+    offset = self._require_coder().quantization_offset
+    shifted = tf.cast(y, tf.float32) - (0.0 if offset is None else offset) + (
+        0.0 if dither is None else dither)
+    return tf.cast(tf.round(shifted), tf.int32)
+
+  def values(self, symbols, dither=None):
+    """Inverse of `symbols`: s + o − u."""
+    offset = self._require_coder().quantization_offset
+    return tf.cast(symbols, tf.float32) + (0.0 if offset is None else offset) - (
+        0.0 if dither is None else dither)
+
+  def _indexes(self, shape):
+    return tf.broadcast_to(tf.range(self.channels), shape)
+
+  def compress(self, y, coder="tfc", dither=None):
+    """(string [1], int32 symbols); `dither` is U-Q's per-image u (None: no dither)."""
+    symbols = self.symbols(y, dither)
+    string = coders.get(coder).encode(symbols, self._indexes(tf.shape(symbols)),
+                                      self.tables(dither))
+    return tf.reshape(string, [1]), symbols
+
+  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+    """(ŷ [1, H, W, C], int32 symbols, ok) from `compress`'s string."""
+    shape = tf.concat([[1], spatial_shape, [self.channels]], 0)
+    symbols, ok = coders.get(coder).decode(strings[0], self._indexes(shape),
+                                           self.tables(dither))
+    return self.values(symbols, dither), symbols, ok
 
   def get_config(self):
     return dict(super().get_config(), center=self.center, train_center=self.train_center)

@@ -5,6 +5,8 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfquant.coding import coders
+from tfquant.coding.tables import IndexedTables, quantized_tables
 from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
 
 
@@ -18,7 +20,7 @@ class GaussianConditionalCodec(LatentCodec):
       │     offset                      μ   σ ◄── from a hyperprior / context
       └───► dec_quant ──► ŷ_dec ──► synthesis
 
-      coding:  round(y − μ) ──► range coder, table picked by σ's index in the scale table
+      coding:  round(y − μ) ──► coder, table picked by σ's index in the scale table
 
   Without a mean (Ballé18) μ = 0. σ is floored at `scale_min` in training; for coding it is
   rounded up to one of `num_scales` log-spaced levels between `scale_min` and `scale_max`,
@@ -77,15 +79,38 @@ class GaussianConditionalCodec(LatentCodec):
     self._require_coder()
     return {}
 
-  def compress(self, y, scale, mean=None, dither=0.0):
-    """`dither` (U-Q's per-image u) shifts y before rounding; `decompress` removes it."""
-    loc = None if mean is None else tf.cast(mean, tf.float32)
-    return self._require_coder().compress(tf.cast(y, tf.float32) + dither,
-                                          self.scale_index(scale), loc)
+  def tables(self, dither=None):
+    """The coding tables, one per scale level; with U-Q's dither u, bins shifted by −u
+    (symbols s stand for s + μ − u), built anew in TF ops over the frozen tables' ranges."""
+    coder = self._require_coder()
+    frozen = IndexedTables(coder.cdf, coder.cdf_offset)
+    if dither is None:
+      return frozen
+    lengths = frozen.sizes - 2
+    grid = tf.range(tf.reduce_max(lengths), dtype=tf.float32)[:, None]
+    prior = tfc.NoisyNormal(loc=0.0, scale=self.scale_level(tf.range(self.num_scales)))
+    pmf = prior.prob(tf.cast(coder.cdf_offset, tf.float32) - dither + grid)
+    return IndexedTables(quantized_tables(tf.transpose(pmf), lengths), coder.cdf_offset)
 
-  def decompress(self, strings, scale, mean=None, dither=0.0):
-    loc = None if mean is None else tf.cast(mean, tf.float32)
-    return self._require_coder().decompress(strings, self.scale_index(scale), loc) - dither
+  @staticmethod
+  def _center(mean, dither):
+    return (0.0 if mean is None else tf.cast(mean, tf.float32)) - (
+        0.0 if dither is None else dither)
+
+  def compress(self, y, scale, mean=None, coder="tfc", dither=None):
+    """(string [1], int32 symbols round(y − μ + u)); `dither` is U-Q's u (None: none)."""
+    self._require_coder()
+    symbols = tf.cast(tf.round(tf.cast(y, tf.float32) - self._center(mean, dither)), tf.int32)
+    indexes = tf.cast(self.scale_index(scale), tf.int32)
+    string = coders.get(coder).encode(symbols, indexes, self.tables(dither))
+    return tf.reshape(string, [1]), symbols
+
+  def decompress(self, strings, scale, mean=None, coder="tfc", dither=None):
+    """(ŷ = s + μ − u, int32 symbols s, ok) from `compress`'s string."""
+    self._require_coder()
+    indexes = tf.cast(self.scale_index(scale), tf.int32)
+    symbols, ok = coders.get(coder).decode(strings[0], indexes, self.tables(dither))
+    return tf.cast(symbols, tf.float32) + self._center(mean, dither), symbols, ok
 
   def get_config(self):
     return dict(super().get_config(), train_center=self.train_center, scale_min=self.scale_min,

@@ -110,20 +110,22 @@ class GaussianMixtureCodec(LatentCodec):
     return (0.0 if offset is None else offset) - dither
 
   def encode(self, handle, y, mixture, dither=0.0):
-    """Codes y (shape [..., C], with `mixture` of shape [..., C, K]); returns (handle, ŷ)."""
+    """Codes y (shape [..., C], with `mixture` of shape [..., C, K]); returns (handle, ŷ,
+    int32 symbols)."""
     offset = self.coding_offset(mixture, dither)
     symbols = tf.round(tf.cast(y, tf.float32) - offset)
     handle = bisection.encode(handle, tf.cast(tf.reshape(symbols, [-1]), tf.int32),
                               mixture.flatten(), tf.reshape(offset + tf.zeros_like(symbols),
                                                             [-1]))
-    return handle, symbols + offset
+    return handle, symbols + offset, tf.cast(symbols, tf.int32)
 
   def decode(self, handle, mixture, dither=0.0):
-    """Inverse of `encode`: returns (handle, ŷ of shape [..., C])."""
+    """Inverse of `encode`: returns (handle, ŷ of shape [..., C], int32 symbols)."""
     offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
     handle, symbols = bisection.decode(handle, mixture.flatten(), tf.reshape(offset, [-1]),
                                        tf.size(offset))
-    return handle, tf.reshape(tf.cast(symbols, tf.float32), tf.shape(offset)) + offset
+    symbols = tf.reshape(symbols, tf.shape(offset))
+    return handle, tf.cast(symbols, tf.float32) + offset, symbols
 
   @property
   def finalized(self):

@@ -67,16 +67,19 @@ class HyperpriorCodec(HyperCodecBase):
     y_dec, y_bits = self.y_codec(y, scale, mean, training=training, step=step)
     return y_dec, {"y": y_bits, "z": z_bits}
 
-  def compress(self, y, dither=0.0):
-    """Strings [y, z]; `dither` applies to y only (z is side information)."""
+  def compress(self, y, coder="tfc", dither=None):
+    """Strings [y, z] and their symbols; `dither` applies to y only (z is side information)."""
     z = self.hyper_analysis(self._side_input(y))
-    z_strings = self.z_codec.compress(z)
-    z_hat = self.z_codec.quantize(z)
-    scale, mean = self._gaussian_parameters(z_hat)
-    return [self.y_codec.compress(y, scale, mean, dither), z_strings]
+    z_string, z_symbols = self.z_codec.compress(z, coder)
+    scale, mean = self._gaussian_parameters(self.z_codec.values(z_symbols))
+    y_string, y_symbols = self.y_codec.compress(y, scale, mean, coder, dither)
+    return [y_string, z_string], [y_symbols, z_symbols]
 
-  def decompress(self, strings, spatial_shape, dither=0.0):
+  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+    """(ŷ, [y symbols, z symbols], ok)."""
     y_strings, z_strings = strings
-    z_hat = self.z_codec.decompress(z_strings, spatial_shape // self.hyper_stride)
+    z_hat, z_symbols, z_ok = self.z_codec.decompress(
+        z_strings, spatial_shape // self.hyper_stride, coder)
     scale, mean = self._gaussian_parameters(z_hat)
-    return self.y_codec.decompress(y_strings, scale, mean, dither)
+    y_hat, y_symbols, y_ok = self.y_codec.decompress(y_strings, scale, mean, coder, dither)
+    return y_hat, [y_symbols, z_symbols], z_ok & y_ok

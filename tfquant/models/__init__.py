@@ -6,6 +6,8 @@ import os
 
 import tensorflow as tf
 
+from tfquant import zoo
+
 from tfquant.models.balle2017 import Balle2017
 from tfquant.models.balle2018 import Balle2018
 from tfquant.models.base import CompressionModel
@@ -50,9 +52,11 @@ def save(model, directory):
 def load(directory):
   """Inverse of `save`: the same architecture, weights and (if finalized) coding tables.
 
-  `directory` is what `save` wrote, or a training run directory (its final model is in
-  `model/`).
+  `directory` is what `save` wrote, a training run directory (its final model is in
+  `model/`), or "zoo:NAME" for a model shipped with tfquant (`tfquant.zoo`).
   """
+  if directory.startswith(zoo.PREFIX):
+    directory = zoo.path(directory)
   if not tf.io.gfile.exists(os.path.join(directory, CONFIG_FILE)):
     if tf.io.gfile.exists(os.path.join(directory, RUN_MODEL_DIR, CONFIG_FILE)):
       directory = os.path.join(directory, RUN_MODEL_DIR)

@@ -49,8 +49,10 @@ class Balle2017(CompressionModel):
     y_dec, bits = self.entropy(y, training=training, step=step)
     return y_dec, {"y": bits}
 
-  def entropy_compress(self, y, dither):
-    return [self.entropy.compress(y, dither)]
+  def entropy_compress(self, y, coder, dither):
+    string, symbols = self.entropy.compress(y, coder, dither)
+    return [string], [symbols]
 
-  def entropy_decompress(self, strings, spatial_shape, dither):
-    return self.entropy.decompress(strings[0], spatial_shape, dither)
+  def entropy_decompress(self, strings, spatial_shape, coder, dither):
+    y_hat, symbols, ok = self.entropy.decompress(strings[0], spatial_shape, coder, dither)
+    return y_hat, [symbols], ok

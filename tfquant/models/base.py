@@ -1,10 +1,13 @@
 """What every architecture shares: the training forward pass, padding, and compress/decompress."""
 
+import functools
 import warnings
 
 import tensorflow as tf
 
 from tfquant import quantizers
+from tfquant.coding import coders, crc
+from tfquant.coding.container import BitstreamError
 
 
 def pad_to_multiple(x, multiple):
@@ -33,6 +36,14 @@ def as_rgb(image):
                    "convert RGBA or other modes to RGB first.")
 
 
+class _GraphCache:
+  """Compiled compress/decompress per (kind, coder, dithered); not a dict, so that Keras
+  doesn't track (and try to checkpoint) it."""
+
+  def __init__(self):
+    self.functions = {}
+
+
 class CompressionModel(tf.keras.Model):
   """An auto-encoder with latent codecs.
 
@@ -58,11 +69,7 @@ class CompressionModel(tf.keras.Model):
     self.lmbda = float(lmbda)
     self.distortion = distortion
     self.options = dict(options, lmbda=self.lmbda, distortion=distortion)
-    self._compress_graph = tf.function(self._compress, input_signature=[
-        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)])
-    self._decompress_graph = tf.function(self._decompress, input_signature=[
-        tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)] +
-        [tf.TensorSpec([1], tf.string)] * self.num_strings)
+    self._graphs = _GraphCache()
 
   @property
   def latent_codecs(self):
@@ -72,11 +79,13 @@ class CompressionModel(tf.keras.Model):
   def entropy_forward(self, y, training, step):
     return self.entropy(y, training=training, step=step)
 
-  def entropy_compress(self, y, dither):
-    return self.entropy.compress(y, dither)
+  def entropy_compress(self, y, coder, dither):
+    """(strings, int32 symbols per latent), in string order."""
+    return self.entropy.compress(y, coder, dither)
 
-  def entropy_decompress(self, strings, spatial_shape, dither):
-    return self.entropy.decompress(strings, spatial_shape, dither)
+  def entropy_decompress(self, strings, spatial_shape, coder, dither):
+    """(ŷ, int32 symbols per latent, ok)."""
+    return self.entropy.decompress(strings, spatial_shape, coder, dither)
 
   @property
   def encoder_variables(self):
@@ -146,37 +155,77 @@ class CompressionModel(tf.keras.Model):
       raise ValueError("Dithered coding needs U-Q ('universal') as y's decoder quantizer.")
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
-  def compress(self, image, dither_seed=None):
-    """Codes one H×W×3 uint8 image. Returns (image shape, *strings) as tensors.
+  def compress(self, image, dither_seed=None, coder="tfc"):
+    """Codes one H×W×3 uint8 image. Returns (image shape, symbol checksum, *strings) as
+    tensors; the checksum is the CRC-32 of the shape and every coded symbol
+    (`symbol_checksum`).
 
     With `dither_seed` (2 ints; see `dither`) y is coded with U-Q's dither, and the same seed
-    must be given to `decompress`.
+    must be given to `decompress`; `coder` is the entropy coder back-end ("tfc" or "tf").
     """
     image = as_rgb(tf.convert_to_tensor(image))
     if image.dtype != tf.uint8:
       raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
-    return self._compress_graph(image, self._dither_value(dither_seed))
+    return self._graph("compress", coder, dither_seed is not None)(
+        image, self._dither_value(dither_seed))
 
-  def decompress(self, image_shape, *strings, dither_seed=None):
-    """Inverse of `compress`: returns the H×W×3 uint8 reconstruction."""
+  def decompress(self, image_shape, checksum, *strings, dither_seed=None, coder="tfc"):
+    """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
+    `BitstreamError` when the decoded symbols' checksum is not `checksum` (damaged strings,
+    or a decoder that drifted from its encoder) or the coder found the strings damaged."""
     if len(strings) != self.num_strings:
       raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
-    return self._decompress_graph(self._dither_value(dither_seed), image_shape, *strings)
+    image, actual, ok = self._graph("decompress", coder, dither_seed is not None)(
+        self._dither_value(dither_seed), image_shape, *strings)
+    if not bool(ok):
+      raise BitstreamError("The coded strings are damaged (the entropy decoder did not end "
+                           "where its encoder did).")
+    if int(actual) != int(checksum):
+      raise BitstreamError(f"Decoded symbols fail their checksum ({int(actual):08x}, file "
+                           f"says {int(checksum):08x}): the strings are damaged, or this "
+                           "decoder computes other probabilities than the encoder did.")
+    return image
+
+  def _graph(self, kind, coder, dithered):
+    """The compiled `_compress` / `_decompress` for a coder, with or without dither."""
+    key = (kind, coders.check(coder), dithered)
+    if key not in self._graphs.functions:
+      if kind == "compress":
+        signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)]
+        function = functools.partial(self._compress, coder=coder, dithered=dithered)
+      else:
+        signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)] + [
+            tf.TensorSpec([1], tf.string)] * self.num_strings
+        function = functools.partial(self._decompress, coder=coder, dithered=dithered)
+      self._graphs.functions[key] = tf.function(function, input_signature=signature)
+    return self._graphs.functions[key]
 
   def _dither_value(self, seed):
     return tf.constant(0.0) if seed is None else self.dither(seed)
 
-  def _compress(self, image, dither=0.0):
+  @staticmethod
+  def symbol_checksum(image_shape, symbols):
+    """CRC-32 (int64) of the image's height and width, then every latent's symbols (int32, in
+    string order, C order within): a forged shape that maps to the same latents fails too."""
+    return crc.crc32_int32(tf.concat([tf.cast(image_shape, tf.int32)] +
+                                     [tf.reshape(s, [-1]) for s in symbols], 0))
+
+  def _compress(self, image, dither=0.0, coder="tfc", dithered=False):
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
-    return (tf.shape(image)[:2],) + tuple(self.entropy_compress(y, dither))
+    strings, symbols = self.entropy_compress(y, coder, dither if dithered else None)
+    image_shape = tf.shape(image)[:2]
+    return (image_shape, self.symbol_checksum(image_shape, symbols)) + tuple(strings)
 
-  def _decompress(self, dither, image_shape, *strings):
+  def _decompress(self, dither, image_shape, *strings, coder="tfc", dithered=False):
+    """(uint8 image, symbol checksum, ok)."""
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
-    y_hat = self.entropy_decompress(list(strings), padded // self.latent_strides["y"], dither)
+    y_hat, symbols, ok = self.entropy_decompress(
+        list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None)
     x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
     x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
-    return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+    return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8), self.symbol_checksum(
+        image_shape, symbols), ok
 
   def get_config(self):
     return dict(self.options)

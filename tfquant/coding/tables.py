@@ -1,0 +1,66 @@
+"""Quantized CDF tables, indexed: what both coder back-ends code symbols under.
+
+The layout is tensorflow-compression's, so its range coder takes them as they are: one flat
+int32 vector holding, per table, the marker −16 (the precision) and then 2¹⁶·CDF at every
+symbol edge (starting at 0, ending at 2¹⁶), the last symbol being the overflow symbol that
+escapes values outside the table; `cdf_offset[t]` is the value of table t's first symbol.
+"""
+
+import tensorflow as tf
+
+PRECISION = 16
+
+
+class IndexedTables:
+  """Frozen tables plus the views the pure-TF coder needs (int64, built with TF ops so they
+  exist in a SavedModel's graph too)."""
+
+  def __init__(self, cdf, cdf_offset):
+    self.cdf = tf.convert_to_tensor(cdf, tf.int32)
+    self.cdf_offset = tf.convert_to_tensor(cdf_offset, tf.int32)
+    values = tf.cast(self.cdf, tf.int64)
+    marker = values < 0
+    markers = tf.where(marker)[:, 0]
+    size = tf.size(values, out_type=tf.int64)
+    self.values = values
+    self.starts = markers + 1
+    self.sizes = tf.concat([markers[1:], [size]], 0) - self.starts  # edges per table
+    self.offsets = tf.cast(self.cdf_offset, tf.int64)
+    self.frequencies = tf.concat([values[1:] - values[:-1], [0]], 0)  # of the edge's symbol
+    table = tf.cumsum(tf.cast(marker, tf.int64)) - 1
+    # Sorted keys table·2¹⁷ + edge (a marker sits just below its table): one search finds the
+    # symbol whose range holds a slot in any table.
+    self.search_keys = tf.where(marker, tf.bitwise.left_shift(table, 17) - 1,
+                                tf.bitwise.left_shift(table, 17) + values)
+
+
+def quantized_tables(pmf, lengths, precision=PRECISION):
+  """IndexedTables layout from probabilities, in stock TF ops.
+
+  `pmf` [T, L] holds each table's symbol masses (the first `lengths[t]` count); the overflow
+  symbol gets the mass left to 1. Every symbol gets at least one of the 2^precision counts:
+  edge_j = ⌊C_j · (2^p − S)⌋ + j for S symbols and cumulative mass C, which only needs C
+  non-decreasing (a cumulative sum of non-negative masses is). Returns the flat cdf.
+  """
+  pmf = tf.cast(pmf, tf.float64)
+  lengths = tf.cast(lengths, tf.int32)
+  width = tf.shape(pmf)[1]
+  used = tf.range(width)[None, :] < lengths[:, None]
+  pmf = tf.where(used, tf.maximum(pmf, 0.0), 0.0)
+  overflow = tf.maximum(1.0 - tf.reduce_sum(pmf, axis=1, keepdims=True), 0.0)
+  # Overflow goes right after each table's own symbols.
+  position = tf.range(width + 1)[None, :]
+  masses = tf.where(position < lengths[:, None], tf.pad(pmf, [[0, 0], [0, 1]]),
+                    tf.where(position == lengths[:, None], overflow, 0.0))
+  cumulative = tf.math.cumsum(masses, axis=1)
+  cumulative = tf.concat([tf.zeros_like(cumulative[:, :1]), cumulative], 1)
+  total = cumulative[:, -1:]
+  symbols = tf.cast(lengths[:, None] + 1, tf.float64)
+  spare = float(1 << precision) - symbols
+  index = tf.cast(tf.range(width + 2)[None, :], tf.float64)
+  edges = tf.floor(cumulative / total * spare) + index
+  edges = tf.cast(tf.minimum(edges, float(1 << precision)), tf.int32)
+  marker = tf.fill([tf.shape(edges)[0], 1], -precision)
+  rows = tf.concat([marker, edges], 1)
+  keep = tf.range(width + 3)[None, :] < lengths[:, None] + 3  # marker + S + 1 edges
+  return tf.boolean_mask(rows, keep)
