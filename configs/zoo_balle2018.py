@@ -31,6 +31,6 @@ CONFIG = dict(
 ZOO = dict(
     name="balle2018-mse-{lmbda}",  # the entry of each λ
     # Other λ: CONFIG's final weights, then these settings.
-    finetune={lmbda: dict(lmbda=lmbda, steps=1500, lr=5e-4, lr_decay_fraction=0.7)
+    finetune={lmbda: dict(lmbda=lmbda, steps=1200, lr=5e-4, lr_decay_fraction=0.7)
               for lmbda in (0.0025, 0.005, 0.02)},
 )

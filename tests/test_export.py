@@ -52,7 +52,7 @@ def model():
 @pytest.fixture(scope="module")
 def exported(model, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("export"))
-  path = export.export(model, out)
+  path = export.export(model, out, coder="tfc")
   return out, path
 
 
@@ -100,12 +100,14 @@ def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported,
 def test_stock_tensorflow_runs_a_tf_coder_export(model, tmp_path):
   """No tensorflow_compression, no tfquant: every op is plain TensorFlow's, and the bytes and
   the image are the library's."""
-  path = export.export(model, str(tmp_path / "export"), coder="tf")
+  assert export.default_coder(model) == "tf"
+  path = export.export(model, str(tmp_path / "export"))
   assert_fresh_process_round_trip_matches_library(model, path, tmp_path, "tf")
 
 
 def test_context_model_exports_with_real_coding(tmp_path):
   model = case_model("minnen2018", "serial", "integer")
+  assert export.default_coder(model) == "tfc"
   path = export.export(model, str(tmp_path / "export"))
   assert_fresh_process_round_trip_matches_library(model, path, tmp_path)
 

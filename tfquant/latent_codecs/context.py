@@ -184,11 +184,10 @@ class ContextHyperpriorCodec(HyperCodecBase):
                                           0.0 if dither is None else dither)
     return y_hat, [y_symbols, z_symbols], z_ok & bisection.finalize_decoder(handle)
 
-  @staticmethod
-  def _check_coder(coder):
-    if coder != "tfc":
-      raise ValueError(f"Context and mixture models code with the 'tfc' coder only so far, "
-                       f"not {coder!r}.")
+  def _check_coder(self, coder):
+    if coder not in self.y_codec.CODERS:
+      raise ValueError(f"Context and mixture models code with the {self.y_codec.CODERS} "
+                       f"coder only so far, not {coder!r}.")
 
   def _code(self, hyper, handle, y, dither):
     """Codes y (encoder) or decodes it (y=None) group by group in the decoder's order, with

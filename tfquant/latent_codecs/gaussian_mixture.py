@@ -64,6 +64,7 @@ class GaussianMixtureCodec(LatentCodec):
   """
 
   CENTERS = ("integer", "mean")
+  CODERS = ("tfc",)  # bisection runs on TFC's range coder only so far
 
   def __init__(self, ent_quant="noise", dec_quant=None, components=3, center="integer",
                scale_min=0.11, **kwargs):
