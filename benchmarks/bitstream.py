@@ -1,11 +1,12 @@
 """Bitstream v2: the pure-TF rANS coder (`--coder=tf`) against tensorflow-compression's range
 coder (`tfc`) on Kodak, and the container's overhead.
 
-Ballé18 at N=128/M=192, trained briefly on the photos (coder overheads are measured, not the
-model's quality), finalized; every image is coded into `.tfq` files by both coders in turn
-(round-robin, after one warm-up image each), and decoded. Goals: file size ≤ 1.02× and
-encode / decode time ≤ 3× of `tfc`; container overhead (file size − Σ string lengths) ≤ 32
-bytes. Context and mixture models (Minnen18, Cheng20) code with `tfc` only so far.
+Ballé18 (N=128/M=192; indexed tables) and Minnen18 with the checkerboard context (N=M=192;
+one symbol per element under (scale, shift) tables, coded group by group), each trained
+briefly on the photos (coder overheads are measured, not the models' quality), finalized;
+every image is coded into `.tfq` files by both coders in turn (round-robin, after one
+warm-up image each), and decoded. Goals: file size ≤ 1.02× and encode / decode time ≤ 3× of
+`tfc`; container overhead (file size − Σ string lengths) ≤ 32 bytes.
 """
 
 import time
@@ -16,7 +17,11 @@ from benchmarks import common
 from tfquant import coding, data, models
 from tfquant.coding import container
 
-FILTERS = dict(num_filters=128, latent_filters=192)
+MODELS = {
+    "balle2018": dict(arch="balle2018", num_filters=128, latent_filters=192),
+    "minnen2018-checkerboard": dict(arch="minnen2018", context="checkerboard",
+                                    num_filters=192, latent_filters=192),
+}
 TRAIN_STEPS = 200
 
 
@@ -26,13 +31,10 @@ def timed(function, *args, **kwargs):
   return result, time.perf_counter() - start
 
 
-def run():
-  paths, dataset = common.kodak_paths()
-  model = models.create("balle2018", ent_quant="universal", dec_quant="dsq", lmbda=0.01,
-                        **FILTERS)
+def measure(options, images):
+  model = models.create(**options, ent_quant="universal", dec_quant="dsq", lmbda=0.01)
   common.quick_train(model, TRAIN_STEPS)
   model.finalize()
-  images = [data.read_image(p) for p in paths]
   stats = {coder: {"bytes": 0, "encode": [], "decode": [], "overhead": []}
            for coder in coding.coders.NAMES}
   for coder in stats:  # trace once
@@ -53,29 +55,39 @@ def run():
                      "overhead_bytes_max": int(max(s["overhead"]))}
              for coder, s in stats.items()}
   tf_, tfc = summary["tf"], summary["tfc"]
+  ratio = lambda key: tf_[key] / tfc[key]
+  return {"options": options, "coders": summary,
+          "ratios": {"size": ratio("bpp"), "encode": ratio("encode_seconds_per_image"),
+                     "decode": ratio("decode_seconds_per_image")}}
+
+
+def run():
+  paths, dataset = common.kodak_paths()
+  images = [data.read_image(p) for p in paths]
   return {"dataset": dataset, "images": len(paths), "train_steps": TRAIN_STEPS,
-          "filters": FILTERS, "machine": common.machine(), "coders": summary,
-          "ratios": {"size": tf_["bpp"] / tfc["bpp"],
-                     "encode": tf_["encode_seconds_per_image"] / tfc["encode_seconds_per_image"],
-                     "decode": tf_["decode_seconds_per_image"] / tfc["decode_seconds_per_image"]}}
+          "machine": common.machine(),
+          "models": {name: measure(options, images) for name, options in MODELS.items()}}
 
 
 def table(result):
-  ratios = result["ratios"]
   met = lambda value, goal: "met" if value <= goal else "**not met**"
-  lines = [
-      f"Ballé18 N={result['filters']['num_filters']} M={result['filters']['latent_filters']}, "
-      f"{result['train_steps']} training steps, {result['images']} {result['dataset']} images "
-      f"({result['machine']['cpus']} CPUs, TF {result['machine']['tensorflow']}, "
-      f"{result['machine']['date']}).", "",
-      "| coder | bpp (files) | encode s/img | decode s/img | container overhead (max) |",
-      "|---|---|---|---|---|"]
-  for coder, r in result["coders"].items():
-    lines.append(f"| {coder} | {r['bpp']:.4f} | {r['encode_seconds_per_image']:.3f} | "
-                 f"{r['decode_seconds_per_image']:.3f} | {r['overhead_bytes_max']} B |")
-  lines += ["", f"tf ÷ tfc: size {ratios['size']:.4f}× (goal ≤ 1.02, "
-            f"{met(ratios['size'], 1.02)}), encode {ratios['encode']:.2f}× (goal ≤ 3, "
-            f"{met(ratios['encode'], 3)}), decode {ratios['decode']:.2f}× (goal ≤ 3, "
-            f"{met(ratios['decode'], 3)}); overhead goal ≤ 32 B "
-            f"({met(max(r['overhead_bytes_max'] for r in result['coders'].values()), 32)})."]
+  machine = result["machine"]
+  lines = [f"{result['train_steps']} training steps, {result['images']} {result['dataset']} "
+           f"images ({machine['cpus']} CPUs, TF {machine['tensorflow']}, {machine['date']}).",
+           "", "| model | coder | bpp (files) | encode s/img | decode s/img | "
+           "container overhead (max) |", "|---|---|---|---|---|---|"]
+  for name, measured in result["models"].items():
+    for coder, r in measured["coders"].items():
+      lines.append(f"| {name} | {coder} | {r['bpp']:.4f} | "
+                   f"{r['encode_seconds_per_image']:.3f} | {r['decode_seconds_per_image']:.3f} "
+                   f"| {r['overhead_bytes_max']} B |")
+  lines.append("")
+  for name, measured in result["models"].items():
+    ratios = measured["ratios"]
+    overhead = max(r["overhead_bytes_max"] for r in measured["coders"].values())
+    lines.append(
+        f"- {name}, tf ÷ tfc: size {ratios['size']:.4f}× (goal ≤ 1.02, "
+        f"{met(ratios['size'], 1.02)}), encode {ratios['encode']:.2f}× (goal ≤ 3, "
+        f"{met(ratios['encode'], 3)}), decode {ratios['decode']:.2f}× (goal ≤ 3, "
+        f"{met(ratios['decode'], 3)}); overhead goal ≤ 32 B ({met(overhead, 32)}).")
   return "\n".join(lines)

@@ -1,8 +1,9 @@
 """Context models' coding speed on Kodak: serial (5×5 masked, one position at a time) against
 checkerboard (two parallel passes) and no context, each architecture at the papers' filter
 counts (Cheng20 N=128, Minnen18 N=M=192), untrained (coding time doesn't depend on the
-weights: every symbol takes the same 16 binary decisions), on the first `SPEED_IMAGES` Kodak
-images after one warm-up image. The rate side is `context_rate`.
+weights: Minnen18's single Gaussian codes one symbol per element under indexed tables,
+Cheng20's mixture 16 binary decisions), with TFC's range coder, on the first `SPEED_IMAGES`
+Kodak images after one warm-up image. The rate side is `context_rate`.
 """
 
 import time

@@ -8,8 +8,7 @@ import tensorflow as tf
 from PIL import Image
 
 from tfquant import coding, export, models, serving
-from tests.helpers import sample_image, trained
-from tests.test_context_models import case_model
+from tests.helpers import sample_image, tiny, trained
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,16 +99,18 @@ def test_fresh_process_round_trip_matches_library_byte_for_byte(model, exported,
 def test_stock_tensorflow_runs_a_tf_coder_export(model, tmp_path):
   """No tensorflow_compression, no tfquant: every op is plain TensorFlow's, and the bytes and
   the image are the library's."""
-  assert export.default_coder(model) == "tf"
   path = export.export(model, str(tmp_path / "export"))
   assert_fresh_process_round_trip_matches_library(model, path, tmp_path, "tf")
 
 
-def test_context_model_exports_with_real_coding(tmp_path):
-  model = case_model("minnen2018", "serial", "integer")
-  assert export.default_coder(model) == "tfc"
+@pytest.mark.parametrize("context,components", [("checkerboard", 1), ("serial", 3)])
+def test_stock_tensorflow_runs_context_model_exports(tmp_path, context, components):
+  """Minnen18's checkerboard (indexed tables) and a serial mixture (bisection) as well."""
+  model = models.create("minnen2018", context=context, components=components,
+                        **tiny("minnen2018"))
+  model.finalize()
   path = export.export(model, str(tmp_path / "export"))
-  assert_fresh_process_round_trip_matches_library(model, path, tmp_path)
+  assert_fresh_process_round_trip_matches_library(model, path, tmp_path, "tf")
 
 
 def test_signatures_refuse_bad_streams(model, exported):

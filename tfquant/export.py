@@ -24,17 +24,15 @@ from tfquant.coding import coders, graph_container
 ASSET_MODEL_DIR = "tfquant_model"
 
 
-def default_coder(model):
-  """The pure-TF coder wherever it codes the model (stock TensorFlow runs the export; it met
-  its size and speed goals, docs/BENCHMARKS.md), else tensorflow-compression's."""
-  return "tf" if "tf" in model.coders else "tfc"
+# The pure-TF coder: stock TensorFlow runs the export; it met its size and speed goals
+# (docs/BENCHMARKS.md).
+DEFAULT_CODER = "tf"
 
 
-def build_module(model, coder=None, max_pixels=coding.DEFAULT_MAX_PIXELS):
+def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXELS):
   """A tf.Module exposing the export functions; it tracks the model's variables only.
 
-  `coder`: "tf" or "tfc" (default: `default_coder(model)`)."""
-  coder = coder or default_coder(model)
+  `coder`: "tf" (pure TensorFlow) or "tfc" (tensorflow-compression's range coder)."""
   if not model.finalized:
     raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
   prefix = graph_container.prefix_bytes(coding.model_id(model), coders.check(coder),
@@ -90,7 +88,7 @@ def write_models_config(out_dir, name):
   return path
 
 
-def export(model, out_dir, name="tfquant", version=None, coder=None):
+def export(model, out_dir, name="tfquant", version=None, coder=DEFAULT_CODER):
   """Writes OUT/<name>/<version>/ and OUT/models.config; returns the version directory."""
   module = build_module(model, coder)
   version = version or next_version(os.path.join(out_dir, name))

@@ -45,13 +45,14 @@ def runs(config_file, work_dir):
 
 
 def write_entry(name, config, steps, seconds, images):
-  """Evaluates a finished run on `images` and writes tfquant/zoo/<name>."""
-  model = models.load(config.train_dir)
-  point = evaluate.evaluate(evaluate.ModelCodec(model, label=name), images)
+  """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
+  written on `images`."""
   directory = os.path.join(zoo.DIRECTORY, name)
-  models.save(model, directory)
+  models.save(models.load(config.train_dir), directory, float16=True)
+  point = evaluate.evaluate(evaluate.ModelCodec(models.load(directory), label=name), images)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
-          "cpus": os.cpu_count(), "config": dataclasses.asdict(config),
+          "cpus": os.cpu_count(), "weights": "float16 convolutions (trained in float32)",
+          "config": dataclasses.asdict(config),
           "kodak": {k: point["mean"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")},
           "kodak_images": len(images)}
   card["config"]["train_dir"] = card["config"]["init_from"] = None  # machine-specific paths

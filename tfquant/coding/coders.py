@@ -1,4 +1,5 @@
-"""The entropy coder back-ends, by name: both code int32 symbols under `IndexedTables`.
+"""The entropy coder back-ends, by name: both code int32 symbols under `IndexedTables`
+(or bits under `BinaryTables`).
 
     "tfc"  tensorflow-compression's range coder (custom C++ ops)
     "tf"   interleaved rANS in stock TensorFlow ops (`rans.py`): a SavedModel using it runs
@@ -10,6 +11,8 @@ symbols and table indexes; coders turn those into strings and back, and never se
 """
 
 import tensorflow as tf
+
+from tensorflow_compression.python.ops import gen_ops
 
 from tfquant.coding import rans
 
@@ -23,14 +26,29 @@ def check(name):
   return name
 
 
-class RangeCoder:
-  """tensorflow-compression's range coder (what tfquant's v1 files used)."""
+class Coder:
+  """`encode(symbols, indexes, tables, read_sizes=None)` → scalar string, and `reader(string,
+  tables, count)` → a `Reader` that decodes it read by read (`read_sizes`, default one read:
+  runs of symbols a decoder needs before it can go on, e.g. one position of a context
+  model). `decode` reads everything at once."""
+
+  @classmethod
+  def decode(cls, string, indexes, tables):
+    """(int32 symbols shaped like `indexes`, ok)."""
+    reader = cls.reader(string, tables, tf.size(indexes, out_type=tf.int64))
+    state, symbols = reader.read(reader.initial, tf.reshape(indexes, [-1]))
+    return tf.reshape(symbols, tf.shape(indexes)), reader.finish(state)
+
+
+class RangeCoder(Coder):
+  """tensorflow-compression's range coder (what tfquant's v1 files used). It codes one
+  stream in order, so any split into reads decodes."""
 
   name = "tfc"
 
   @staticmethod
-  def encode(symbols, indexes, tables):
-    from tensorflow_compression.python.ops import gen_ops
+  def encode(symbols, indexes, tables, read_sizes=None):
+    del read_sizes
     indexes = tf.reshape(tf.cast(indexes, tf.int32), [-1])
     values = tf.reshape(tf.cast(symbols, tf.int32), [-1]) - tf.gather(tables.cdf_offset,
                                                                         indexes)
@@ -38,24 +56,53 @@ class RangeCoder:
     handle = gen_ops.entropy_encode_index(handle, indexes, values)
     return gen_ops.entropy_encode_finalize(handle)
 
-  @staticmethod
-  def decode(string, indexes, tables):
-    from tensorflow_compression.python.ops import gen_ops
-    shape = tf.shape(indexes)
-    indexes = tf.reshape(tf.cast(indexes, tf.int32), [-1])
-    handle = gen_ops.create_range_decoder(tf.reshape(string, []), tables.cdf)
-    handle, values = gen_ops.entropy_decode_index(handle, indexes, tf.shape(indexes),
-                                                  tf.int32)
-    ok = gen_ops.entropy_decode_finalize(handle)
-    return tf.reshape(values + tf.gather(tables.cdf_offset, indexes), shape), ok
+  class Reader:
+    """State: TFC's decoder handle."""
+
+    def __init__(self, string, tables):
+      self.tables = tables
+      self.initial = gen_ops.create_range_decoder(tf.reshape(string, []), tables.cdf)
+
+    def read(self, handle, indexes):
+      indexes = tf.cast(indexes, tf.int32)
+      handle, values = gen_ops.entropy_decode_index(handle, indexes, tf.shape(indexes),
+                                                    tf.int32)
+      return handle, values + tf.gather(self.tables.cdf_offset, indexes)
+
+    @staticmethod
+    def finish(handle):
+      return gen_ops.entropy_decode_finalize(handle)
+
+  @classmethod
+  def reader(cls, string, tables, count):
+    del count
+    return cls.Reader(string, tables)
 
 
-class RansCoder:
+class RansCoder(Coder):
   """Interleaved rANS in stock TensorFlow ops."""
 
   name = "tf"
   encode = staticmethod(rans.encode_indexed)
-  decode = staticmethod(rans.decode_indexed)
+
+  class Reader:
+    """State: the lanes' states, the byte pointer and a validity flag (`rans.Reader`)."""
+
+    def __init__(self, string, tables, count):
+      self.tables = tables
+      self.rans = rans.Reader(string, count)
+      self.initial = self.rans.initial
+
+    def read(self, carry, indexes):
+      carry, symbols = rans.read_indexed(self.rans, carry, indexes, self.tables)
+      return carry, tf.cast(symbols, tf.int32)
+
+    def finish(self, carry):
+      return self.rans.finish(carry)
+
+  @classmethod
+  def reader(cls, string, tables, count):
+    return cls.Reader(string, tables, count)
 
 
 def get(name):

@@ -34,6 +34,29 @@ class IndexedTables:
                                 tf.bitwise.left_shift(table, 17) + values)
 
 
+class BinaryTables:
+  """The 2¹⁶ − 1 binary distributions: table r codes 0 with P = (r + 1) / 2¹⁶ and 1 with the
+  rest (the decisions of `coding.bisection`)."""
+
+  @property
+  def cdf(self):
+    """TFC's 2-D table layout: rows [precision, 0, 2¹⁶·P(0), 2¹⁶]."""
+    one = 1 << PRECISION
+    zero = tf.range(1, one, dtype=tf.int32)
+    return tf.stack([tf.fill(tf.shape(zero), PRECISION), tf.zeros_like(zero), zero,
+                     tf.fill(tf.shape(zero), one)], axis=1)
+
+  @property
+  def cdf_offset(self):
+    return tf.zeros([(1 << PRECISION) - 1], tf.int32)
+
+  @staticmethod
+  def index(p_zero):
+    """The table for float P(0), quantized to 16 bits and kept off 0 and 1."""
+    one = float(1 << PRECISION)
+    return tf.cast(tf.clip_by_value(tf.round(p_zero * one), 1.0, one - 1.0), tf.int32) - 1
+
+
 def quantized_tables(pmf, lengths, precision=PRECISION):
   """IndexedTables layout from probabilities, in stock TF ops.
 

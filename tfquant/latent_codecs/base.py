@@ -27,8 +27,6 @@ class LatentCodec(tf.keras.layers.Layer):
   are hard rounding around the codec's offset, which is exactly what the coder transmits.
   """
 
-  CODERS = ("tfc", "tf")  # the coder back-ends (tfquant.coding.coders) that can code it
-
   def __init__(self, ent_quant="noise", dec_quant=None, **kwargs):
     super().__init__(**kwargs)
     self.ent_quant = quantizers.get(ent_quant)

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from tfquant.coding import bisection
+from tfquant.coding import coders
 from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_mixture import GaussianMixtureCodec
 from tfquant.latent_codecs.hyperprior import HyperCodecBase
@@ -55,13 +55,6 @@ class MaskedConv2D(tf.keras.layers.Layer):
   def call(self, inputs):
     kernel = tf.cast(self.masked_kernel, inputs.dtype)
     return tf.nn.conv2d(inputs, kernel, 1, "SAME") + tf.cast(self.bias, inputs.dtype)
-
-  def at_position(self, patch):
-    """Serial mask only: the output at one position from the (k//2 + 1) × k patch whose
-    bottom-middle element is that position ([B, k//2+1, k, C] → [B, 1, 1, filters])."""
-    kernel = self.masked_kernel[:self.kernel_size // 2 + 1]
-    return tf.nn.conv2d(patch, tf.cast(kernel, patch.dtype), 1, "VALID") + tf.cast(
-        self.bias, patch.dtype)
 
   def get_config(self):
     return dict(super().get_config(), filters=self.filters, mask=self.mask,
@@ -163,71 +156,81 @@ class ContextHyperpriorCodec(HyperCodecBase):
     return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
 
   def compress(self, y, coder="tfc", dither=None):
-    """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only."""
-    self._check_coder(coder)
+    """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only.
+
+    The encoder knows every ŷ, so it only visits the positions to compute the parameters
+    the decoder will have, and codes all of y at the end in one call."""
     z = self.hyper_analysis(y)
     z_string, z_symbols = self.z_codec.compress(z, coder)
     hyper = self.hyper_synthesis(self.z_codec.values(z_symbols))
-    handle, _, y_symbols = self._code(hyper, bisection.create_encoder(), y,
-                                      0.0 if dither is None else dither)
-    return [tf.reshape(bisection.finalize_encoder(handle), [1]), z_string], [y_symbols,
-                                                                             z_symbols]
+    codec = self.y_codec
+    dither = 0.0 if dither is None else dither
+
+    def encode_group(state, parameters, select):
+      y_hat, symbols, items, tables = codec.encode(select(y), codec.mixture(parameters), dither)
+      reads = tf.fill([codec.reads], tf.size(items) // codec.reads)
+      state = tuple(array.write(array.size(), tf.reshape(value, [-1])) for array, value in
+                    zip(state, (items, tables, reads)))
+      return state, y_hat, symbols
+
+    arrays = tuple(tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
+                                  element_shape=[None]) for _ in range(3))
+    (items, tables, reads), _, y_symbols = self._code(hyper, arrays, encode_group)
+    y_string = coders.get(coder).encode(items.concat(), tables.concat(), codec.tables,
+                                         reads.concat())
+    return [tf.reshape(y_string, [1]), z_string], [y_symbols, z_symbols]
 
   def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
     """(ŷ, [y symbols, z symbols], ok)."""
-    self._check_coder(coder)
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
     hyper = self.hyper_synthesis(z_hat)
-    handle, y_hat, y_symbols = self._code(hyper, bisection.create_decoder(y_strings[0]), None,
-                                          0.0 if dither is None else dither)
-    return y_hat, [y_symbols, z_symbols], z_ok & bisection.finalize_decoder(handle)
-
-  def _check_coder(self, coder):
-    if coder not in self.y_codec.CODERS:
-      raise ValueError(f"Context and mixture models code with the {self.y_codec.CODERS} "
-                       f"coder only so far, not {coder!r}.")
-
-  def _code(self, hyper, handle, y, dither):
-    """Codes y (encoder) or decodes it (y=None) group by group in the decoder's order, with
-    the same operations at both ends. Returns (handle, ŷ [1, H, W, C], int32 symbols)."""
     codec = self.y_codec
+    dither = 0.0 if dither is None else dither
+    items = tf.cast(tf.reduce_prod(tf.shape(hyper)[:3]) * codec.channels * codec.reads,
+                    tf.int64)
+    reader = coders.get(coder).reader(y_strings[0], codec.tables, items)
 
-    def code_group(handle, parameters, values):
-      mixture = codec.mixture(parameters)
-      if values is None:
-        return codec.decode(handle, mixture, dither)
-      return codec.encode(handle, values, mixture, dither)
+    def decode_group(state, parameters, select):
+      del select
+      return codec.decode(reader, state, codec.mixture(parameters), dither)
 
+    state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group)
+    return y_hat, [y_symbols, z_symbols], z_ok & reader.finish(state)
+
+  def _code(self, hyper, state, code_group):
+    """Visits y group by group in the decoder's order (serial: positions in raster order;
+    checkerboard: anchors, then the rest; none: all at once), the same operations at both
+    ends: `code_group(state, parameters, select)` → (state, ŷ, int32 symbols) for the group
+    whose elements `select` picks from a [1, H, W, C] tensor. Returns (state, ŷ, symbols)."""
     if self.context == "serial":
       def code_position(i, j, parameters, state):
-        handle, symbols = state
-        values = None if y is None else y[:, i, j, :]
-        handle, y_hat, position_symbols = code_group(handle, parameters, values)
-        return y_hat, (handle, symbols.write(symbols.size(), position_symbols))
+        state, symbols = state
+        state, y_hat, position_symbols = code_group(state, parameters,
+                                                    lambda t: t[:, i, j, :])
+        return y_hat, (state, symbols.write(symbols.size(), position_symbols))
 
       symbols = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[1, None])
-      (handle, symbols), y_hat = self._serial(hyper, code_position, (handle, symbols),
-                                              with_state=True)
-      symbols = tf.reshape(symbols.stack(), tf.shape(y_hat))  # positions in raster order
-      return handle, y_hat, symbols
+      (state, symbols), y_hat = self._serial(hyper, code_position, (state, symbols),
+                                             with_state=True)
+      return state, y_hat, tf.reshape(symbols.stack(), tf.shape(y_hat))  # raster order
 
-    shape = tf.concat([tf.shape(hyper)[:3], [codec.channels]], 0)
+    shape = tf.concat([tf.shape(hyper)[:3], [self.y_codec.channels]], 0)
     y_hat = tf.zeros(shape, tf.float32)
     if self.context == "none":
-      return code_group(handle, self.parameters(hyper, y_hat), y)
+      return code_group(state, self.parameters(hyper, y_hat), lambda t: t)
     symbols = tf.zeros(shape[1:], tf.int32)
     anchors = anchor_mask(tf.shape(hyper)[1:3])[0, :, :, 0] > 0
     for group in (anchors, ~anchors):
       positions = tf.where(group)
       parameters = self.parameters(hyper, y_hat)[0]
-      handle, group_values, group_symbols = code_group(
-          handle, tf.gather_nd(parameters, positions),
-          None if y is None else tf.gather_nd(tf.cast(y[0], tf.float32), positions))
+      state, group_values, group_symbols = code_group(
+          state, tf.gather_nd(parameters, positions),
+          lambda t: tf.gather_nd(t[0], positions))  # pylint: disable=cell-var-from-loop
       y_hat = tf.tensor_scatter_nd_update(y_hat[0], positions, group_values)[None]
       symbols = tf.tensor_scatter_nd_update(symbols, positions, group_symbols)
-    return handle, y_hat, symbols[None]
+    return state, y_hat, symbols[None]
 
   def _rounding_step(self, y):
     """A serial step that rounds y around the predicted means (no coding)."""
@@ -239,6 +242,39 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
     return step
 
+  def _position_network(self, hyper):
+    """The context and entropy-parameter networks at one position: `(patch, i, j)` → [B,
+    parameters] from the already-decoded (k//2 + 1) × k patch above (i, j) and ψ there.
+
+    Its kernels are computed once, outside the per-position loop: TFC's SignalConv2D derives
+    its kernel from a DFT parameterization at every call, which there cost ~10× the
+    products themselves. The hyper part of the first layer, linear in ψ, is one product over
+    all positions. (Kernels of `entropy_parameters` are 1×1, so every layer is a product.)
+    """
+    dtype = hyper.dtype
+    context_model = self.context_model
+    rows = context_model.kernel_size // 2 + 1
+    context_kernel = tf.reshape(tf.cast(context_model.masked_kernel[:rows], dtype),
+                                [-1, context_model.filters])
+    context_bias = tf.cast(context_model.bias, dtype)
+    layers = [(tf.reshape(tf.cast(layer.kernel, dtype), layer.kernel.shape[2:]),
+               tf.cast(layer.bias, dtype), layer.activation)
+              for layer in self.entropy_parameters.layers]
+    first_kernel, first_bias, first_activation = layers[0]
+    hyper_part = tf.einsum("bhwc,cd->bhwd", hyper, first_kernel[context_model.filters:]) + (
+        first_bias)
+
+    def parameters_at(patch, i, j):
+      patch = tf.reshape(tf.cast(patch, dtype), [tf.shape(patch)[0], -1])
+      context = tf.matmul(patch, context_kernel) + context_bias
+      x = first_activation(tf.matmul(context, first_kernel[:context_model.filters]) +
+                           hyper_part[:, i, j, :])
+      for kernel, bias, activation in layers[1:]:
+        x = activation(tf.matmul(x, kernel) + bias)
+      return tf.cast(x, tf.float32)
+
+    return parameters_at
+
   def _serial(self, hyper, code_position, state=0, with_state=False):
     """Raster-order pass: at each position, the context from the already-visited 5×5
     neighbourhood, its parameters, then `code_position(i, j, parameters, state)` →
@@ -249,13 +285,12 @@ class ContextHyperpriorCodec(HyperCodecBase):
     batch, height, width = shape[0], shape[1], shape[2]
     # Zero padding above, left and right, as the masked convolution's "SAME" padding sees.
     buffer = tf.zeros([batch, height + half, width + 2 * half, channels], tf.float32)
+    parameters_at = self._position_network(hyper)
 
     def body(position, buffer, state):
       i, j = position // width, position % width
       patch = buffer[:, i:i + half + 1, j:j + 2 * half + 1, :]
-      context = self.context_model.at_position(tf.cast(patch, hyper.dtype))
-      features = tf.concat([context, hyper[:, i:i + 1, j:j + 1, :]], axis=-1)
-      parameters = self.entropy_parameters(features)[:, 0, 0, :]
+      parameters = parameters_at(patch, i, j)
       values, state = code_position(i, j, parameters, state)
       indices = tf.stack([tf.range(batch), tf.fill([batch], i + half),
                           tf.fill([batch], j + half)], axis=1)

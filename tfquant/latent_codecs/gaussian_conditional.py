@@ -1,6 +1,7 @@
 """Gaussian conditional latent codec: scale-only or mean-scale, parameters given per element."""
 
 import math
+import statistics
 
 import tensorflow as tf
 import tensorflow_compression as tfc
@@ -8,6 +9,43 @@ import tensorflow_compression as tfc
 from tfquant.coding import coders
 from tfquant.coding.tables import IndexedTables, quantized_tables
 from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+
+
+class ScaleLevels:
+  """`count` log-spaced scales from `minimum` to `maximum`: what indexed Gaussian tables are
+  built for. A scale is coded with the smallest level ≥ it (TFC's choice), or with the
+  nearest in log scale (`nearest`: half the mismatch on average)."""
+
+  def __init__(self, minimum, maximum, count, nearest=False):
+    self.minimum, self.count, self.nearest = float(minimum), int(count), nearest
+    self._log_min = math.log(self.minimum)
+    self._log_step = (math.log(maximum) - self._log_min) / (self.count - 1)
+
+  def level(self, index):
+    return tf.exp(self._log_min + self._log_step * tf.cast(index, tf.float32))
+
+  def index(self, scale):
+    """Index of the level for `scale` (clipped to the table), as float32."""
+    scale = tf.maximum(tf.cast(scale, tf.float32), self.minimum)
+    position = (tf.math.log(scale) - self._log_min) / self._log_step
+    index = tf.round(position) if self.nearest else tf.math.ceil(position - 1e-4)
+    return tf.clip_by_value(index, 0.0, self.count - 1.0)
+
+
+def shifted_normal_tables(scales, shifts, tail_mass=TAIL_MASS):
+  """IndexedTables of N(δ, σ²) ⊛ U(−½, ½) over the integers, for every (σ, δ) pair of the
+  float lists (table index: σ's position × len(shifts) + δ's), each wide enough to hold all
+  but `tail_mass` of its mass (the rest is the overflow symbol's)."""
+  quantile = statistics.NormalDist().inv_cdf(1.0 - tail_mass / 2)
+  reach = max(abs(d) for d in shifts) + 0.5
+  halves = [math.ceil(sigma * quantile + reach) for sigma in scales for _ in shifts]
+  width = 2 * max(halves) + 1
+  grid = tf.range(width, dtype=tf.float64)[None, :] - tf.constant(halves, tf.float64)[:, None]
+  scale = tf.constant([sigma for sigma in scales for _ in shifts], tf.float64)[:, None]
+  shift = tf.constant([d for _ in scales for d in shifts], tf.float64)[:, None]
+  pmf = tfc.NoisyNormal(loc=shift, scale=scale).prob(grid)
+  cdf = quantized_tables(pmf, [2 * h + 1 for h in halves])
+  return IndexedTables(cdf, [-h for h in halves])
 
 
 class GaussianConditionalCodec(LatentCodec):
@@ -40,18 +78,9 @@ class GaussianConditionalCodec(LatentCodec):
     self.scale_min = float(scale_min)
     self.scale_max = float(scale_max)
     self.num_scales = int(num_scales)
-    self._log_min = math.log(self.scale_min)
-    self._log_step = (math.log(self.scale_max) - self._log_min) / (self.num_scales - 1)
+    levels = ScaleLevels(self.scale_min, self.scale_max, self.num_scales)
+    self.scale_level, self.scale_index = levels.level, levels.index
     self._coder = None
-
-  def scale_level(self, index):
-    return tf.exp(self._log_min + self._log_step * tf.cast(index, tf.float32))
-
-  def scale_index(self, scale):
-    """Index of the smallest scale level ≥ `scale` (clipped to the table), as float32."""
-    scale = tf.maximum(tf.cast(scale, tf.float32), self.scale_min)
-    index = tf.math.ceil((tf.math.log(scale) - self._log_min) / self._log_step - 1e-4)
-    return tf.clip_by_value(index, 0.0, self.num_scales - 1.0)
 
   def call(self, y, scale, mean=None, training=None, step=None):
     """Returns (ŷ_dec, bits per image)."""

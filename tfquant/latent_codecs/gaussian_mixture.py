@@ -7,6 +7,7 @@ import tensorflow_compression as tfc
 
 from tfquant.coding import bisection
 from tfquant.latent_codecs.base import LatentCodec
+from tfquant.latent_codecs.gaussian_conditional import ScaleLevels, shifted_normal_tables
 
 
 class GaussianMixture:
@@ -53,18 +54,24 @@ class GaussianMixtureCodec(LatentCodec):
       │     offset (0, or the mixture mean μ̄)  w, μ, σ ◄── entropy parameters (hyper + context)
       └───► dec_quant ──► ŷ_dec ──► synthesis / context model
 
-      coding:  s = round(y − offset) ──► 16 binary decisions from the mixture ──► range coder
+      coding:  s = round(y − offset) ──► K = 1: one symbol, table picked by (σ, μ's shift)
+                                      K > 1: 16 binary decisions from the mixture
 
   `parameters` (what `mixture` reads) has `num_parameters` × C channels: for K > 1 the
   paper's layout [logit, mean, scale] × K, each C wide; for K = 1 [mean, scale] (Minnen's
   mean-scale Gaussian). Scales are |·| floored at `scale_min`. `center` is where rounding is
   centred, in training and in coding alike: "integer" (the paper's Cheng20 code) or "mean"
-  (the mixture mean μ̄ = Σ w_k μ_k). There are no tables to freeze: every element's CDF is
-  computed from its own parameters at both ends (see `tfquant.coding.bisection`).
+  (the mixture mean μ̄ = Σ w_k μ_k).
+
+  A single Gaussian is coded as TFC's and CompressAI's mean-scale models code it, one symbol
+  per element under a frozen table (`split_offset`); the tables span scale levels and, as
+  rounding need not be centred on μ, μ's shift from the rounding grid in 1/SHIFT_STEPS steps.
+  A mixture has too many parameters to tabulate: every element's CDF is computed from its own
+  parameters at both ends (see `tfquant.coding.bisection`).
   """
 
   CENTERS = ("integer", "mean")
-  CODERS = ("tfc",)  # bisection runs on TFC's range coder only so far
+  SHIFT_STEPS = 32  # a shift off by ≤ 1/64 costs ≤ 0.01 bit at the smallest scale
 
   def __init__(self, ent_quant="noise", dec_quant=None, components=3, center="integer",
                scale_min=0.11, **kwargs):
@@ -76,6 +83,8 @@ class GaussianMixtureCodec(LatentCodec):
     self.components = int(components)
     self.center = center
     self.scale_min = float(scale_min)
+    self.scale_levels = ScaleLevels(self.scale_min, 256.0, 64, nearest=True)
+    self._coder = None
 
   @property
   def num_parameters(self):
@@ -110,33 +119,72 @@ class GaussianMixtureCodec(LatentCodec):
     offset = self.center_offset(mixture)
     return (0.0 if offset is None else offset) - dither
 
-  def encode(self, handle, y, mixture, dither=0.0):
-    """Codes y (shape [..., C], with `mixture` of shape [..., C, K]); returns (handle, ŷ,
-    int32 symbols)."""
-    offset = self.coding_offset(mixture, dither)
-    symbols = tf.round(tf.cast(y, tf.float32) - offset)
-    handle = bisection.encode(handle, tf.cast(tf.reshape(symbols, [-1]), tf.int32),
-                              mixture.flatten(), tf.reshape(offset + tf.zeros_like(symbols),
-                                                            [-1]))
-    return handle, symbols + offset, tf.cast(symbols, tf.int32)
-
-  def decode(self, handle, mixture, dither=0.0):
-    """Inverse of `encode`: returns (handle, ŷ of shape [..., C], int32 symbols)."""
+  def split_offset(self, mixture, dither):
+    """For a single Gaussian: symbol s = round(y − o) (o the coding offset) is coded as
+    s − r under the table of N(δ, σ) with μ − o = r + δ, r an integer, |δ| ≤ ½ (value s + o
+    lies t − δ from μ for t = s − r). Returns (o, r as float32, table index)."""
     offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
-    handle, symbols = bisection.decode(handle, mixture.flatten(), tf.reshape(offset, [-1]),
-                                       tf.size(offset))
-    symbols = tf.reshape(symbols, tf.shape(offset))
-    return handle, tf.cast(symbols, tf.float32) + offset, symbols
+    distance = mixture.means[..., 0] - offset
+    whole = tf.round(distance)
+    shift = tf.round((distance - whole + 0.5) * self.SHIFT_STEPS)
+    scale = self.scale_levels.index(mixture.scales[..., 0])
+    table = scale * (self.SHIFT_STEPS + 1) + tf.clip_by_value(shift, 0.0, self.SHIFT_STEPS)
+    return offset, whole, tf.cast(table, tf.int32)
+
+  @property
+  def reads(self):
+    """Reads per group of elements: one symbol each, or bisection's decisions."""
+    return 1 if self.components == 1 else bisection.DEPTH
+
+  @property
+  def tables(self):
+    return self._require_coder() if self.components == 1 else bisection.TABLES
+
+  def encode(self, y, mixture, dither=0.0):
+    """For elements y [..., C] under `mixture` [..., C, K]: (ŷ, int32 symbols, and what the
+    coder codes, in the order `decode` reads it: int32 items and tables, [reads, n] each)."""
+    if self.components == 1:
+      offset, whole, tables = self.split_offset(mixture, dither)
+      symbols = tf.round(tf.cast(y, tf.float32) - offset)
+      items = tf.cast(symbols - whole, tf.int32)
+      return (symbols + offset, tf.cast(symbols, tf.int32), tf.reshape(items, [1, -1]),
+              tf.reshape(tables, [1, -1]))
+    offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+    symbols = tf.round(tf.cast(y, tf.float32) - offset)
+    bits, tables = bisection.decisions(tf.cast(tf.reshape(symbols, [-1]), tf.int32),
+                                       mixture.flatten(), tf.reshape(offset, [-1]))
+    return symbols + offset, tf.cast(symbols, tf.int32), bits, tables
+
+  def decode(self, reader, state, mixture, dither=0.0):
+    """Inverse of `encode` from a coder's `reader` over `tables`: (state, ŷ of shape
+    [..., C], int32 symbols)."""
+    if self.components == 1:
+      offset, whole, tables = self.split_offset(mixture, dither)
+      state, items = reader.read(state, tf.reshape(tables, [-1]))
+      symbols = tf.reshape(tf.cast(items, tf.float32), tf.shape(offset)) + whole
+    else:
+      offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+      state, symbols = bisection.decode(reader, state, mixture.flatten(),
+                                        tf.reshape(offset, [-1]), tf.size(offset))
+      symbols = tf.cast(tf.reshape(symbols, tf.shape(offset)), tf.float32)
+    return state, symbols + offset, tf.cast(symbols, tf.int32)
+
+  def finalize(self):
+    """A single Gaussian gets indexed tables over (scale level, shift δ); mixtures need
+    none (bisection computes every element's own)."""
+    if self.components == 1:
+      levels = self.scale_levels
+      shifts = [f / self.SHIFT_STEPS - 0.5 for f in range(self.SHIFT_STEPS + 1)]
+      self._coder = shifted_normal_tables(
+          [float(levels.level(i)) for i in range(levels.count)], shifts)
 
   @property
   def finalized(self):
-    return True  # nothing to freeze
-
-  def finalize(self):
-    pass
+    return self.components > 1 or self._coder is not None
 
   def prepare_restore(self, coder_config):
     del coder_config
+    self.finalize()
 
   def coder_config(self):
     return {}

@@ -1,9 +1,12 @@
 """Architectures by name, and saving/loading a model with its coding tables."""
 
 import inspect
+import io
 import json
 import os
+import tempfile
 
+import numpy as np
 import tensorflow as tf
 
 from tfquant import zoo
@@ -18,6 +21,8 @@ _ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018, Minnen2018, Cheng2020)
 CONFIG_FILE = "model.json"
 WEIGHTS_PREFIX = "weights"
 RUN_MODEL_DIR = "model"  # where a training run keeps its final, finalized model
+HALF_WEIGHTS_FILE = "weights-float16.npz"
+_OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
 def names():
@@ -38,13 +43,21 @@ def create(arch, **options):
   return cls(**options)
 
 
-def save(model, directory):
-  """Writes `directory/model.json` (architecture, options, coding tables' shapes) and weights."""
+def save(model, directory, float16=False):
+  """Writes `directory/model.json` (architecture, options, coding tables' shapes) and weights;
+  `float16` stores the convolutions' weights in half precision (half the size: the model
+  zoo's entries)."""
   tf.io.gfile.makedirs(directory)
   coders = {name: codec.coder_config() for name, codec in model.latent_codecs.items()
             } if model.finalized else None
   config = {"arch": model.arch, "options": model.get_config(), "coders": coders}
-  tf.train.Checkpoint(model=model).write(os.path.join(directory, WEIGHTS_PREFIX))
+  prefix = os.path.join(directory, WEIGHTS_PREFIX)
+  tf.train.Checkpoint(model=model).write(prefix)
+  if float16:
+    config["weights"] = HALF_WEIGHTS_FILE
+    _write_half(prefix, os.path.join(directory, HALF_WEIGHTS_FILE))
+    for path in tf.io.gfile.glob(prefix + ".*"):
+      tf.io.gfile.remove(path)
   with tf.io.gfile.GFile(os.path.join(directory, CONFIG_FILE), "w") as f:
     json.dump(config, f, indent=2, sort_keys=True)
 
@@ -69,9 +82,51 @@ def load(directory):
   if config["coders"] is not None:
     for name, codec in model.latent_codecs.items():
       codec.prepare_restore(config["coders"][name])
-  tf.train.Checkpoint(model=model).read(
-      os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
+  checkpoint = tf.train.Checkpoint(model=model)
+  if config.get("weights") == HALF_WEIGHTS_FILE:
+    _read_half(os.path.join(directory, HALF_WEIGHTS_FILE), checkpoint)
+  else:
+    checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
   return model
+
+
+def _halved(key):
+  """Convolution kernels and biases, the bulk of a model, survive float16 (a zoo entry's
+  figures are measured after it); GDN's reparameterized variables, entropy models and tables
+  stay as they are (GDN's pedestal is below float16's range)."""
+  return "/_kernel_parameter/" in key or "/_bias_parameter/" in key
+
+
+def _write_half(prefix, path):
+  """The checkpoint at `prefix` as an .npz, float16 where `_halved`, keys unchanged."""
+  reader = tf.train.load_checkpoint(prefix)
+  arrays = {}
+  for key in reader.get_variable_to_dtype_map():
+    value = reader.get_tensor(key)
+    if key == _OBJECT_GRAPH:
+      value = np.frombuffer(value, np.uint8)
+    elif _halved(key):
+      value = value.astype(np.float16)
+    arrays[key] = value
+  buffer = io.BytesIO()  # zipfile seeks, which a GFile being written can't
+  np.savez(buffer, **arrays)
+  with tf.io.gfile.GFile(path, "wb") as f:
+    f.write(buffer.getvalue())
+
+
+def _read_half(path, checkpoint):
+  """Restores `checkpoint` from `_write_half`'s file (through a float32 checkpoint written
+  with the same keys, so restoring matches objects exactly as for a plain save)."""
+  with tf.io.gfile.GFile(path, "rb") as f, np.load(io.BytesIO(f.read())) as arrays:
+    names = list(arrays.files)
+    tensors = [tf.constant(arrays[k].tobytes()) if k == _OBJECT_GRAPH else
+               tf.constant(arrays[k].astype(np.float32) if arrays[k].dtype == np.float16
+                           else arrays[k]) for k in names]
+  with tempfile.TemporaryDirectory() as directory:
+    prefix = os.path.join(directory, WEIGHTS_PREFIX)
+    tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=tensors)
+    checkpoint.read(prefix).assert_existing_objects_matched()
 
 
 __all__ = ["CompressionModel", "names", "create", "save", "load"]

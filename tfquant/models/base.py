@@ -94,12 +94,6 @@ class CompressionModel(tf.keras.Model):
     return [v for layer in layers for v in layer.trainable_variables]
 
   @property
-  def coders(self):
-    """The coder back-ends that can code every latent of this model."""
-    return tuple(c for c in coders.NAMES
-                 if all(c in codec.CODERS for codec in self.latent_codecs.values()))
-
-  @property
   def quantizer_layers(self):
     return [q for codec in self.latent_codecs.values() for q in codec.quantizer_layers]
 
