@@ -164,6 +164,28 @@ def test_soft_gradients_are_finite_and_nonzero(name):
   assert np.all(np.isfinite(grad)) and np.abs(grad).mean() > 0.1
 
 
+@pytest.mark.parametrize("name", quantizers.names())
+def test_defaults_stay_finite_over_a_paper_length_run(name):
+  """Built with its defaults (as `models.create` and the demo do), at steps 0, 10⁴, 10⁶."""
+  y = latent()
+  quantizer = quantizers.get(name)
+  for step in (0, 10_000, 1_000_000):
+    with tf.GradientTape() as tape:
+      tape.watch(y)
+      out = quantizer(y, training=True, step=step)
+    grad = tape.gradient(out, y)
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad)), step
+
+
+def test_soft_round_at_zero_sharpness_is_the_identity():
+  y = latent()
+  with tf.GradientTape() as tape:
+    tape.watch(y)
+    out = quantizers.soft_round(y, tf.constant(0.0))
+  np.testing.assert_allclose(out, y, atol=1e-4)
+  np.testing.assert_allclose(tape.gradient(out, y), tf.ones_like(y), atol=1e-3)
+
+
 def test_soft_round_tends_to_identity_and_to_rounding():
   y = latent()
   smooth = quantizers.get("soft_round", sharpness_init=1e-3, sharpness_end=1e-3)

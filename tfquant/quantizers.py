@@ -90,12 +90,17 @@ def _pass_through(y, quantized):
   return tf.identity(quantized), grad
 
 
+SOFT_ROUND_MIN_SHARPNESS = 1e-3
+
+
 def soft_round(y, sharpness):
   """Smooth rounding: floor(y) + 1/2 + tanh(k (d - 1/2)) / (2 tanh(k/2)), d = y - floor(y).
 
   This is both DS-Q's curve (Gong et al. 2019) and soft rounding (Agustsson & Theis 2020);
-  it tends to round(y) as the sharpness k grows and to y as it shrinks.
+  it tends to round(y) as the sharpness k grows and to y as it shrinks. k is floored at
+  `SOFT_ROUND_MIN_SHARPNESS`, where the curve is y within ~10⁻⁷ (at k = 0 it is 0/0).
   """
+  sharpness = tf.maximum(sharpness, SOFT_ROUND_MIN_SHARPNESS)
   floor = tf.stop_gradient(tf.floor(y))
   d = y - floor
   return floor + 0.5 + tf.tanh(sharpness * (d - 0.5)) / (2.0 * tf.tanh(sharpness / 2.0))
@@ -210,15 +215,18 @@ class StochasticGumbelAnnealing(Quantizer):
   """SGA-Q (Yang et al. 2020): floor or ceil picked by a relaxed one-hot Gumbel-softmax sample.
 
   Logits are -atanh(distance)/tau for (floor, ceil); the temperature anneals with the step as
-  tau = min(tau_max, tau_max * exp(-decay * (step - decay_start))), or is fixed by
+  tau = min(tau_max, tau_max * exp(-decay * (step - decay_start))), floored at `tau_min`
+  (unfloored, it underflows to 0 near step 3·10⁵ and the sample is 0/0), or is fixed by
   `temperature`. The output is the soft sample itself (no straight-through).
   """
 
   _EPSILON = 1e-5
 
-  def __init__(self, tau_max=0.5, decay=3e-4, decay_start=0, temperature=None, **kwargs):
+  def __init__(self, tau_max=0.5, decay=3e-4, decay_start=0, temperature=None, tau_min=1e-3,
+               **kwargs):
     super().__init__(**kwargs)
     self.tau_max = float(tau_max)
+    self.tau_min = float(tau_min)
     self.decay = float(decay)
     self.decay_start = int(decay_start)
     self.temperature = None if temperature is None else float(temperature)
@@ -227,7 +235,8 @@ class StochasticGumbelAnnealing(Quantizer):
     if self.temperature is not None:
       return tf.constant(self.temperature, tf.float32)
     elapsed = tf.cast(0 if step is None else step, tf.float32) - self.decay_start
-    return tf.minimum(self.tau_max, self.tau_max * tf.exp(-self.decay * elapsed))
+    annealed = tf.minimum(self.tau_max, self.tau_max * tf.exp(-self.decay * elapsed))
+    return tf.maximum(annealed, self.tau_min)
 
   def schedule_values(self, step=None):
     return {"temperature": self.tau(step)}
@@ -246,7 +255,8 @@ class StochasticGumbelAnnealing(Quantizer):
 
   def get_config(self):
     return dict(super().get_config(), tau_max=self.tau_max, decay=self.decay,
-                decay_start=self.decay_start, temperature=self.temperature)
+                decay_start=self.decay_start, temperature=self.temperature,
+                tau_min=self.tau_min)
 
 
 class _SharpnessQuantizer(Quantizer):
