@@ -1,4 +1,7 @@
 import os
+import struct
+import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -97,3 +100,56 @@ def test_mixed_precision_training_steps(tmp_path):
   # The first steps may be skipped while the dynamic loss scale falls from 2^15.
   assert len(history) >= 5 and all(np.isfinite(h["loss"]) for h in history)
   assert all(np.all(np.isfinite(v.numpy())) for v in trainer.model.variables)
+
+
+def _png_16bit_rgb(path, array):
+  """A 16-bit RGB PNG (Pillow writes none): IHDR bit depth 16, colour type 2."""
+  def chunk(kind, payload):
+    return (struct.pack(">I", len(payload)) + kind + payload +
+            struct.pack(">I", zlib.crc32(kind + payload)))
+  height, width, _ = array.shape
+  rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in array)
+  with open(path, "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2,
+                                                              0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_images_scale_by_their_depth(tmp_path):
+  dark = np.full((8, 12), 200, np.uint16)  # ≤ 255, but 16-bit: nearly black
+  full = np.full((8, 12), 65535, np.uint16)
+  for name, values, expected in (("dark", dark, 1), ("full", full, 255)):
+    Image.fromarray(values).save(tmp_path / f"{name}.png")
+    with pytest.warns(UserWarning, match="16-bit grayscale"):
+      image = data.read_image(str(tmp_path / f"{name}.png"))
+    assert image.shape == (8, 12, 3) and np.all(image == expected)
+  _png_16bit_rgb(tmp_path / "rgb.png", np.full((4, 5, 3), 65535, np.uint16))
+  with pytest.warns(UserWarning, match="16-bit RGB reduced"):
+    assert np.all(data.read_image(str(tmp_path / "rgb.png")) == 255)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied(tmp_path, orientation):
+  pixels = np.random.RandomState(orientation).randint(0, 255, (6, 10, 3)).astype(np.uint8)
+  exif = Image.Exif()
+  exif[data.ORIENTATION_TAG] = orientation
+  Image.fromarray(pixels).save(tmp_path / "photo.png", exif=exif)
+  transposes = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+                4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+                6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                8: Image.Transpose.ROTATE_90}
+  expected = pixels if orientation == 1 else np.asarray(
+      Image.fromarray(pixels).transpose(transposes[orientation]))
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    image = data.read_image(str(tmp_path / "photo.png"))
+  np.testing.assert_array_equal(image, expected)
+  assert any("EXIF orientation" in str(w.message) for w in caught) == (orientation != 1)
+
+
+def test_palette_transparency_dropped_with_a_warning(tmp_path):
+  image = Image.fromarray(np.arange(24, dtype=np.uint8).reshape(4, 6) % 4, mode="P")
+  image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])
+  image.save(tmp_path / "palette.png", transparency=2)
+  with pytest.warns(UserWarning, match="transparency dropped"):
+    assert data.read_image(str(tmp_path / "palette.png")).shape == (4, 6, 3)

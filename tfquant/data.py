@@ -7,7 +7,9 @@ import warnings
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from PIL import Image
+from PIL import Image, ImageOps
+
+ORIENTATION_TAG = 0x0112  # EXIF
 
 SAMPLE_DIR = os.path.join(os.path.dirname(__file__), "sample_images")
 SHARED_DATA_DIR = os.environ.get("TFQUANT_SHARED_DATA") or os.path.abspath(
@@ -40,27 +42,35 @@ def image_paths(pattern):
 
 
 def read_image(path):
-  """Reads an image file as an H×W×3 uint8 array.
+  """Reads an image file as an H×W×3 uint8 array, as a browser shows it.
 
-  Grayscale and palette images are converted with a warning; alpha is dropped with a warning
-  (composited on nothing: the colour channels are kept); 16-bit images are scaled to 8 bits.
-  Anything else, or a file that is not an image, raises ValueError.
+  EXIF orientation is applied; grayscale and palette images are converted; alpha and palette
+  transparency are dropped (the colour channels are kept); 16-bit images are scaled by their
+  bit depth (never by their maximum) to 8 bits. Each of these says so in a warning. Anything
+  else, or a file that is not an image, raises ValueError.
   """
   try:
     with Image.open(path) as image:
+      raw_mode = image.tile[0][3] if image.tile else ""
       image.load()
+      orientation = image.getexif().get(ORIENTATION_TAG, 1)
+      if orientation != 1:
+        warnings.warn(f"{path}: EXIF orientation {orientation} applied.")
+        image = ImageOps.exif_transpose(image)
       mode = image.mode
-      if mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float64)
-        scale = 255.0 / 65535.0 if array.max() > 255 else 1.0
+      if mode in ("I;16", "I;16B", "I;16L") or (mode == "I" and image.format == "PNG"):
         warnings.warn(f"{path}: 16-bit grayscale converted to 8-bit RGB.")
-        array = np.round(array * scale).clip(0, 255).astype(np.uint8)
-        return np.repeat(array[..., None], 3, axis=-1)
+        array = np.asarray(image, dtype=np.float64) * (255.0 / 65535.0)
+        return np.repeat(np.round(array).clip(0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+      if mode == "RGB" and "16" in raw_mode:
+        warnings.warn(f"{path}: 16-bit RGB reduced to 8 bits per channel.")
       if mode != "RGB":
         if mode not in ("L", "LA", "P", "PA", "RGBA", "CMYK", "1", "YCbCr"):
           raise ValueError(f"{path}: unsupported image mode {mode!r}.")
+        dropped = ("alpha" if "A" in mode else
+                   "transparency" if "transparency" in image.info else None)
         warnings.warn(f"{path}: {mode} image converted to RGB"
-                      f"{' (alpha dropped)' if 'A' in mode else ''}.")
+                      f"{f' ({dropped} dropped)' if dropped else ''}.")
         image = image.convert("RGB")
       return np.asarray(image, dtype=np.uint8)
   except (OSError, Image.DecompressionBombError, SyntaxError) as error:
