@@ -259,3 +259,13 @@ def test_cli_coder_flag_and_tensorflow_errors_are_one_line(saved_model, tmp_path
   assert result.returncode != 0 and "pixel limit" in result.stderr
   assert "Traceback" not in result.stderr and not os.path.exists(decoded)
   assert run_codec("decompress", f"--model={saved_model}", coded, decoded).returncode == 0
+
+
+def test_written_files_follow_the_umask(tmp_path):
+  previous = os.umask(0o027)
+  try:
+    files.write_atomically(str(tmp_path / "out.tfq"), b"bytes")
+  finally:
+    os.umask(previous)
+  assert (tmp_path / "out.tfq").stat().st_mode & 0o777 == 0o640
+  assert (tmp_path / "out.tfq").read_bytes() == b"bytes"

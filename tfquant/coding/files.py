@@ -11,11 +11,19 @@ from tfquant import coding, data
 from tfquant.coding import container
 
 
+def _umask_mode():
+  """0666 less the process umask: the mode `open` gives a new file (mkstemp's is 0600)."""
+  umask = os.umask(0)
+  os.umask(umask)
+  return 0o666 & ~umask
+
+
 def write_atomically(path, payload):
   """Writes bytes so that `path` is either untouched or complete, never half-written."""
   directory = os.path.dirname(os.path.abspath(path))
   fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
+    os.fchmod(fd, _umask_mode())
     with os.fdopen(fd, "wb") as f:
       f.write(payload)
     os.replace(temporary, path)
