@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import subprocess
 import sys
@@ -181,3 +182,16 @@ def test_grid_configs_load():
   assert all("--seed=1" in cell.train_command() for cell in compare.cells(repeat))
   paper = compare.load_grid(os.path.join(REPO, "configs", "grid_paper.py"))
   assert set(mini["pairs"]) <= set(paper["pairs"])
+
+
+def test_bd_overlap_is_reported_and_little_overlap_is_marked():
+  anchor = [(0.2, 28.0, 10.0), (0.4, 31.0, 13.0), (0.8, 34.0, 16.0)]
+  assert evaluate.bd_overlap(anchor, anchor) == 1.0
+  high = [(0.6, 33.0, 15.0), (1.0, 35.0, 17.0), (1.6, 37.0, 19.0)]  # PSNR 33–34 shared
+  assert evaluate.bd_overlap(anchor, high) == pytest.approx(1 / 9)
+  assert evaluate.bd_overlap(anchor, high, kind="quality") == pytest.approx(
+      math.log10(0.8 / 0.6) / math.log10(1.6 / 0.2))
+  assert compare._signed(-43.02, 2, overlap=0.42) == "-43.02 †"
+  assert compare._signed(-8.0, 2, overlap=0.9) == "-8.00"
+  row = compare.bd_row(anchor, high)
+  assert row["overlap"]["bd_rate_psnr"] < evaluate.BD_MIN_OVERLAP

@@ -159,9 +159,22 @@ def evaluate_all(grid, log=print):
   return points, baselines
 
 
-def _signed(value, digits):
-  """'+1.23', or 'n/a' where curves do not overlap enough for a BD figure."""
-  return "n/a" if value != value else f"{value:+.{digits}f}"
+def _signed(value, digits, overlap=1.0):
+  """'+1.23', '+1.23 †' where the curves overlap less than `evaluate.BD_MIN_OVERLAP`
+  (unreliable), or 'n/a' where a BD figure is undefined."""
+  if value != value:
+    return "n/a"
+  return f"{value:+.{digits}f}" + (" †" if overlap < evaluate.BD_MIN_OVERLAP else "")
+
+
+def bd_row(anchor, curve):
+  """BD figures of `curve` against `anchor`, each with the overlap it was computed on."""
+  return {"bd_rate_psnr": evaluate.bd_rate(anchor, curve, "psnr"),
+          "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve, "ms_ssim_db"),
+          "bd_psnr": evaluate.bd_psnr(anchor, curve, "psnr"),
+          "overlap": {"bd_rate_psnr": evaluate.bd_overlap(anchor, curve, "psnr"),
+                      "bd_rate_ms_ssim": evaluate.bd_overlap(anchor, curve, "ms_ssim_db"),
+                      "bd_psnr": evaluate.bd_overlap(anchor, curve, kind="quality")}}
 
 
 def best_pair(rows):
@@ -204,14 +217,9 @@ def report(grid, points, baselines):
         continue
       rows.append({"pair": label, "ent_quant": pair[0], "dec_quant": pair[1],
                    "points": [dict(lmbda=l, **m) for l, m in sorted(arch_points[pair])],
-                   "bd_rate_psnr": evaluate.bd_rate(anchor, curve_map[label], "psnr"),
-                   "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve_map[label], "ms_ssim_db"),
-                   "bd_psnr": evaluate.bd_psnr(anchor, curve_map[label], "psnr")})
+                   **bd_row(anchor, curve_map[label])})
     for label, curve in baseline_curves.items():
-      rows.append({"pair": label, "baseline": True,
-                   "bd_rate_psnr": evaluate.bd_rate(anchor, curve, "psnr"),
-                   "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve, "ms_ssim_db"),
-                   "bd_psnr": evaluate.bd_psnr(anchor, curve, "psnr")})
+      rows.append({"pair": label, "baseline": True, **bd_row(anchor, curve)})
     best, best_by = best_pair(rows)
     plot = evaluate.rd_plot(curve_map, os.path.join(out, f"rd_{arch}.png"), title=arch,
                             references=baseline_curves)
@@ -224,10 +232,11 @@ def report(grid, points, baselines):
     for row in rows:
       points_text = "; ".join(f"{p['lmbda']:g}: {p['bpp']:.3f}, {p['psnr']:.2f}"
                               for p in row.get("points", []))
-      bd = [_signed(row[k], digits) for k, digits in (("bd_rate_psnr", 2),
-                                                     ("bd_rate_ms_ssim", 2), ("bd_psnr", 3))]
+      bd = [_signed(row[k], digits, row["overlap"][k])
+            for k, digits in (("bd_rate_psnr", 2), ("bd_rate_ms_ssim", 2), ("bd_psnr", 3))]
       lines.append(f"| {row['pair']} | {' | '.join(bd)} | {points_text} |")
-    lines.append("")
+    lines += ["", f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%} on the axis "
+              "that figure integrates over: it extrapolates more than it measures.", ""]
   with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(result, f, indent=2, sort_keys=True)
   with open(os.path.join(out, "report.md"), "w") as f:

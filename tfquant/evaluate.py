@@ -25,6 +25,9 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 # PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
 # curves that flatten, Akima and cubic splines overshoot and swing BD-rates by tens of percent.
 BD_METHOD = "pchip"
+# Below this overlap of the two curves (the bjontegaard package's own threshold) a BD figure
+# extrapolates more than it measures: reported, but marked unreliable.
+BD_MIN_OVERLAP = 0.75
 
 
 def psnr(image, reconstruction, max_value=255.0):
@@ -208,6 +211,19 @@ def _bd(function, anchor, test, metric):
                             method=BD_METHOD, require_matching_points=False))
     except (ValueError, ZeroDivisionError, AssertionError):  # the package asserts on some
       return float("nan")                                    # non-monotonic curves
+
+
+def bd_overlap(anchor, test, metric="psnr", kind="rate"):
+  """The share of the two curves' joint range they have in common, on the axis a BD figure
+  integrates over: quality (`metric`) for BD-rate, log rate for BD-quality."""
+  if not anchor or not test:
+    return 0.0
+  axis = (lambda p: p[{"psnr": 1, "ms_ssim_db": 2}[metric]]) if kind == "rate" else (
+      lambda p: math.log10(p[0]))
+  a, t = [axis(p) for p in anchor], [axis(p) for p in test]
+  total = max(max(a), max(t)) - min(min(a), min(t))
+  shared = min(max(a), max(t)) - max(min(a), min(t))
+  return max(shared, 0.0) / total if total > 0 else 1.0
 
 
 def bd_rate(anchor, test, metric="psnr"):
