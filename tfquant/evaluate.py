@@ -28,13 +28,19 @@ BD_METHOD = "pchip"
 # Below this overlap of the two curves (the bjontegaard package's own threshold) a BD figure
 # extrapolates more than it measures: reported, but marked unreliable.
 BD_MIN_OVERLAP = 0.75
+PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
 
 
 def psnr(image, reconstruction, max_value=255.0):
-  """PSNR in dB over all RGB values of two uint8 images (inf when identical)."""
+  """PSNR in dB over all RGB values of two uint8 images, at most PSNR_CAP_DB.
+
+  An exact reconstruction (JPEG at high quality manages it on some images) would be +inf and
+  make every mean, plot and BD figure that includes it +inf: the MSE is floored at
+  max²·10^(−PSNR_CAP_DB/10) instead, one rule for all of them.
+  """
   diff = np.asarray(image, np.float64) - np.asarray(reconstruction, np.float64)
-  mse = np.mean(diff**2)
-  return float("inf") if mse == 0 else float(10 * np.log10(max_value**2 / mse))
+  mse = max(float(np.mean(diff**2)), max_value**2 * 10 ** (-PSNR_CAP_DB / 10))
+  return float(10 * np.log10(max_value**2 / mse))
 
 
 def ms_ssim(image, reconstruction):
