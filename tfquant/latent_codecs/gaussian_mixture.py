@@ -119,11 +119,15 @@ class GaussianMixtureCodec(LatentCodec):
     offset = self.center_offset(mixture)
     return (0.0 if offset is None else offset) - dither
 
+  def element_offsets(self, mixture, dither):
+    """`coding_offset` for every element (shaped like the mixture mean)."""
+    return self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+
   def split_offset(self, mixture, dither):
     """For a single Gaussian: symbol s = round(y − o) (o the coding offset) is coded as
     s − r under the table of N(δ, σ) with μ − o = r + δ, r an integer, |δ| ≤ ½ (value s + o
     lies t − δ from μ for t = s − r). Returns (o, r as float32, table index)."""
-    offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+    offset = self.element_offsets(mixture, dither)
     distance = mixture.means[..., 0] - offset
     whole = tf.round(distance)
     shift = tf.round((distance - whole + 0.5) * self.SHIFT_STEPS)
@@ -149,7 +153,7 @@ class GaussianMixtureCodec(LatentCodec):
       items = tf.cast(symbols - whole, tf.int32)
       return (symbols + offset, tf.cast(symbols, tf.int32), tf.reshape(items, [1, -1]),
               tf.reshape(tables, [1, -1]))
-    offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+    offset = self.element_offsets(mixture, dither)
     symbols = tf.round(tf.cast(y, tf.float32) - offset)
     bits, tables = bisection.decisions(tf.cast(tf.reshape(symbols, [-1]), tf.int32),
                                        mixture.flatten(), tf.reshape(offset, [-1]))
@@ -163,7 +167,7 @@ class GaussianMixtureCodec(LatentCodec):
       state, items = reader.read(state, tf.reshape(tables, [-1]))
       symbols = tf.reshape(tf.cast(items, tf.float32), tf.shape(offset)) + whole
     else:
-      offset = self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
+      offset = self.element_offsets(mixture, dither)
       state, symbols = bisection.decode(reader, state, mixture.flatten(),
                                         tf.reshape(offset, [-1]), tf.size(offset))
       symbols = tf.cast(tf.reshape(symbols, tf.shape(offset)), tf.float32)
