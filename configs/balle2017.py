@@ -5,12 +5,12 @@ DS-Q's sharpness k is learnable, clipped to [ln 3, 1000] after each step.
 """
 import math
 
-from paper_training import PAPER_TRAINING
+from paper_training import PAPER_QUANTIZERS, PAPER_TRAINING
 
 CONFIG = dict(
     PAPER_TRAINING,
     arch="balle2017",
     num_filters=128,
     lmbda=0.01,  # paper: 0.001, 0.003, 0.01, 0.03
-    quantizer_params={"dsq": {"learnable": True, "sharpness_init": math.log(3.0)}},
+    quantizer_params={**PAPER_QUANTIZERS, "dsq": {"learnable": True, "sharpness_init": math.log(3.0)}},
 )

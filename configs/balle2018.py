@@ -4,7 +4,7 @@ Their code uses N = M = 128 for λ ∈ {0.001, 0.003, 0.01} and 192 for λ = 0.0
 sharpness is fixed at k = 0.1.
 """
 
-from paper_training import PAPER_TRAINING
+from paper_training import PAPER_QUANTIZERS, PAPER_TRAINING
 
 CONFIG = dict(
     PAPER_TRAINING,
@@ -12,5 +12,5 @@ CONFIG = dict(
     num_filters=128,
     latent_filters=128,
     lmbda=0.01,  # paper: 0.001, 0.003, 0.01, 0.03
-    quantizer_params={"dsq": {"sharpness_init": 0.1}},
+    quantizer_params={**PAPER_QUANTIZERS, "dsq": {"sharpness_init": 0.1}},
 )

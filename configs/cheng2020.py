@@ -7,7 +7,7 @@ sharpness is fixed at k = 0.1. Rounding is centred on integers, as in their code
 `--context=checkerboard` trains He et al.'s two-pass variant on the same budget.
 """
 
-from paper_training import PAPER_TRAINING
+from paper_training import PAPER_QUANTIZERS, PAPER_TRAINING
 
 CONFIG = dict(
     PAPER_TRAINING,
@@ -17,6 +17,6 @@ CONFIG = dict(
     lmbda=0.0075,  # paper: 0.0016, 0.003, 0.0075 (N=128); 0.015, 0.03, 0.045 (N=192)
     lr_decay_fraction=0.92,
     sga_decay_start_fraction=0.99,
-    quantizer_params={"dsq": {"sharpness_init": 0.1}},
+    quantizer_params={**PAPER_QUANTIZERS, "dsq": {"sharpness_init": 0.1}},
     arch_options={"attention": True, "components": 3, "center": "integer"},
 )

@@ -3,7 +3,7 @@ Minnen et al.'s filter counts (N = M = 192 at low rates; --latent_filters=320 at
 on the study's shared training settings.
 """
 
-from paper_training import PAPER_TRAINING
+from paper_training import PAPER_QUANTIZERS, PAPER_TRAINING
 
 CONFIG = dict(
     PAPER_TRAINING,
@@ -12,5 +12,5 @@ CONFIG = dict(
     latent_filters=192,
     context="serial",
     lmbda=0.01,
-    quantizer_params={"dsq": {"sharpness_init": 0.1}},
+    quantizer_params={**PAPER_QUANTIZERS, "dsq": {"sharpness_init": 0.1}},
 )

@@ -1,7 +1,10 @@
 """Training settings shared by every setting of Tsubota & Aizawa 2023 (imported by the configs):
 256×256 crops, batch 8, Adam 1e-4 for 1M steps, MSE on the 0..255 scale; SGA's temperature
-min(0.5, 0.5·exp(−3e-4·(step − 997k))); STH switching to hard rounding at 960k.
+min(0.5, 0.5·exp(−3e-4·(step − 997k))); STH switching to hard rounding at 960k; the sigmoid's
+temperature stepping up by 1 every 10⁴ steps from 1 (capped at 2000). Arch configs add their
+DS-Q setting to `PAPER_QUANTIZERS`.
 """
+from tfquant import quantizers
 
 PAPER_TRAINING = dict(
     batch_size=8,
@@ -12,3 +15,5 @@ PAPER_TRAINING = dict(
     sga_decay_start_fraction=0.997,
     sth_switch_fraction=0.96,
 )
+
+PAPER_QUANTIZERS = {"sigmoid": quantizers.Sigmoid.STUDY_SCHEDULE}

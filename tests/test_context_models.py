@@ -199,6 +199,25 @@ def test_checkerboard_anchors_ignore_the_context():
   assert not np.allclose(with_context[~anchors], without[~anchors])
 
 
+def test_checkerboard_mean_training_rounds_around_the_final_means():
+  """U-Q draws one dither per call: the anchors behind the non-anchors' means must be the
+  ones returned, so every value sits a dither away from the grid around its final mean."""
+  model = models.create("minnen2018", context="checkerboard", center="mean",
+                        ent_quant="universal", **tiny("minnen2018"))
+  entropy, codec = model.entropy, model.entropy.y_codec
+  y = tf.random.normal([1, 8, 8, codec.channels]) * 3
+  hyper = tf.random.normal([1, 8, 8, 2 * codec.channels])
+  entropy(y, training=False)  # builds
+  entropy._hyper = lambda *args: (hyper, tf.zeros([1]))  # pylint: disable=protected-access
+  y_dec, _ = entropy(y, training=True, step=0)
+  mean = codec.mixture(entropy.parameters(hyper, y_dec)).mean
+  phase = np.exp(2j * np.pi * (y_dec - mean).numpy())
+  anchors = np.add.outer(np.arange(8), np.arange(8)) % 2 == 0
+  for group in (anchors, ~anchors):
+    values = phase[0][group]
+    np.testing.assert_allclose(values, np.full_like(values, values[0, 0]), atol=1e-3)
+
+
 def test_dithered_coding_with_context():
   model = models.create("minnen2018", context="checkerboard", ent_quant="universal",
                         **tiny("minnen2018"))

@@ -9,7 +9,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from tfquant import data, train
+from tfquant import data, quantizers, train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -76,7 +76,8 @@ def test_image_paths_and_read_errors(tmp_path):
 
 
 @pytest.mark.parametrize("config_file", [os.path.join(REPO, "configs", f"{arch}.py")
-                                         for arch in ("balle2017", "balle2018")])
+                                         for arch in ("balle2017", "balle2018", "minnen2018",
+                                                      "cheng2020")])
 def test_configs_resolve(config_file, tmp_path):
   values = train.load_config_file(config_file)
   config = train.resolve_config(config_file, {"train_glob": "x", "train_dir": str(tmp_path)})
@@ -86,7 +87,10 @@ def test_configs_resolve(config_file, tmp_path):
   assert options["ent_quant"]["name"] == "noise"
   sth = config.quantizer_spec("sth")
   assert sth["switch_step"] == 960000
-  assert config.quantizer_spec("sga")["decay_start"] == 997000
+  expected_decay_start = {"cheng2020": 990000}.get(config.arch, 997000)
+  assert config.quantizer_spec("sga")["decay_start"] == expected_decay_start
+  sigmoid = quantizers.get(config.quantizer_spec("sigmoid"))
+  assert [float(sigmoid.sharpness(step)) for step in (0, 9999, 10000, 10**6)] == [1, 1, 2, 101]
 
 
 def test_mixed_precision_training_steps(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import quantizers
+from tfquant import latent_codecs, quantizers
 
 ALL = quantizers.names()
 
@@ -203,6 +203,39 @@ def test_sth_switches_from_noise_to_rounding():
   assert not np.allclose(before, np.round(y.numpy()))
   np.testing.assert_array_equal(after, np.round(y.numpy()))
   assert not bool(sth.is_hard(999)) and bool(sth.is_hard(1000))
+
+
+def test_sigmoid_study_staircase_temperature():
+  sigmoid = quantizers.get("sigmoid", **quantizers.Sigmoid.STUDY_SCHEDULE)
+  steps = [0, 9999, 10000, 25000, 10**6, 10**8]
+  assert [float(sigmoid.sharpness(s)) for s in steps] == [1, 1, 2, 3, 101, 2000]
+  assert quantizers.get(quantizers.spec(sigmoid)).stair_steps == 10000
+  assert float(quantizers.get("sigmoid").sharpness(10**6)) == 10.0  # the default: constant
+
+
+@pytest.mark.parametrize("kind", ["factorized", "gaussian"])
+def test_sth_second_stage_trains_on_exactly_the_coded_values(kind):
+  """Training rounds around integers; coding around the medians (factorized) or means."""
+  sth = {"name": "sth", "switch_step": 10}
+  y = latent((1, 8, 8, 4))
+  if kind == "factorized":
+    codec = latent_codecs.FactorizedCodec(sth, center="median", train_center="integer")
+    codec.build(y.shape)
+    for variable in codec.prior.trainable_variables:  # fractional medians
+      variable.assign_add(tf.random.normal(variable.shape, stddev=0.5))
+    trained, _ = codec(y, training=True, step=10)
+    codec.finalize()
+    offset = codec.offset(False).numpy()
+    assert np.abs(offset).max() > 0.05
+    coded, _, _ = codec.decompress(codec.compress(y)[0], tf.shape(y)[1:3])
+  else:
+    codec = latent_codecs.GaussianConditionalCodec(sth, train_center="integer")
+    scale, mean = tf.fill(y.shape, 2.0), tf.random.uniform(y.shape, -3.0, 3.0)
+    trained, _ = codec(y, scale, mean, training=True, step=10)
+    codec.finalize()
+    coded, _, _ = codec.decompress(codec.compress(y, scale, mean)[0], scale, mean)
+  np.testing.assert_allclose(trained.numpy(), coded.numpy(), atol=1e-5)
+  assert not np.allclose(trained.numpy(), np.round(y.numpy()))
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -138,11 +138,19 @@ class LinearSchedule:
 
 
 class Quantizer(tf.keras.layers.Layer):
-  """Base class: hard rounding at inference, `_approximate` (float32) in training."""
+  """Base class: hard rounding at inference, `_approximate` (float32) in training.
+
+  `offset` is where rounding is centred; `coded_offset`, where the coder rounds when that
+  differs in training (e.g. a factorized latent trained around integers, coded around its
+  medians): a tensor, or a function returning one, called only if needed (a median is an
+  iterative search). Only quantizers that round as the coder does in training (STH-Q's
+  second stage) use it.
+  """
 
   canonical = None
 
-  def call(self, inputs, offset=None, training=None, step=None):
+  def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
+    del coded_offset
     y = tf.cast(inputs, tf.float32)
     offset = tf.zeros([], tf.float32) if offset is None else tf.cast(offset, tf.float32)
     if training:
@@ -186,7 +194,8 @@ class Universal(Quantizer):
   can undo it; pass it as `dither=` to quantize with it outside training.
   """
 
-  def call(self, inputs, offset=None, training=None, step=None, dither=None):
+  def call(self, inputs, offset=None, training=None, step=None, coded_offset=None,
+           dither=None):
     if dither is None or training:
       return super().call(inputs, offset=offset, training=training, step=step)
     y = tf.cast(inputs, tf.float32)
@@ -335,11 +344,29 @@ class Sigmoid(_SharpnessQuantizer):
 
   The paper's code feeds sigmoid(T d), whose limit is ceil(y); centring on d - 1/2 makes the
   limit round(y) like every other quantizer here. T*(d - 1/2) is clipped to [-10, 10] as there.
+
+  T follows the linear schedule (default: a constant 10), or with `stair_steps` set, the
+  study's staircase T = min(sharpness_init + ⌊step / stair_steps⌋, sharpness_max)
+  (`STUDY_SCHEDULE`: 1, 10⁴, 2000; the paper configs ask for it).
   """
 
+  STUDY_SCHEDULE = {"sharpness_init": 1.0, "stair_steps": 10000, "sharpness_max": 2000.0}
+
   def __init__(self, sharpness_init=10.0, sharpness_end=None, schedule_start=0, schedule_end=1,
-               **kwargs):
+               stair_steps=None, sharpness_max=2000.0, **kwargs):
     super().__init__(sharpness_init, sharpness_end, schedule_start, schedule_end, **kwargs)
+    self.stair_steps = None if stair_steps is None else int(stair_steps)
+    self.sharpness_max = float(sharpness_max)
+
+  def sharpness(self, step=None):
+    if self.stair_steps is None:
+      return super().sharpness(step)
+    stairs = tf.floor(tf.cast(0 if step is None else step, tf.float32) / self.stair_steps)
+    return tf.minimum(self.schedule.start_value + stairs, self.sharpness_max)
+
+  def get_config(self):
+    return dict(super().get_config(), stair_steps=self.stair_steps,
+                sharpness_max=self.sharpness_max)
 
   def _approximate(self, y, offset, step):
     centred = y - offset
@@ -364,8 +391,10 @@ class StochasticRounding(Quantizer):
 class SoftToHard(Quantizer):
   """STH-Q: additive noise until `switch_step`, then hard rounding (identity gradient).
 
-  The second stage also freezes the encoder; that part is the trainer's, which asks
-  `is_hard(step)`. The paper switches at 96% of the steps.
+  The second stage rounds around `coded_offset` (default: `offset`), so that the decoder
+  trains on exactly the values the coder will transmit, as the study's code does with the
+  bottleneck's own inference rounding. It also freezes the encoder; that part is the
+  trainer's, which asks `is_hard(step)`. The paper switches at 96% of the steps.
   """
 
   def __init__(self, switch_step=960000, **kwargs):
@@ -378,10 +407,19 @@ class SoftToHard(Quantizer):
   def schedule_values(self, step=None):
     return {"hard": tf.cast(self.is_hard(step), tf.float32)}
 
-  def _approximate(self, y, offset, step):
-    noisy = y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
-    hard = _pass_through(y, tf.round(y - offset) + offset)
-    return tf.where(self.is_hard(step), hard, noisy)
+  def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
+    if not training:
+      return super().call(inputs, offset=offset, training=training, step=step)
+    y = tf.cast(inputs, tf.float32)
+
+    def hard():
+      center = offset if coded_offset is None else coded_offset
+      center = center() if callable(center) else center
+      center = tf.zeros([], tf.float32) if center is None else tf.cast(center, tf.float32)
+      return _pass_through(y, tf.round(y - center) + center)
+
+    noisy = lambda: y + tf.random.uniform(tf.shape(y), -0.5, 0.5)
+    return tf.cast(tf.cond(self.is_hard(step), hard, noisy), self.compute_dtype)
 
   def get_config(self):
     return dict(super().get_config(), switch_step=self.switch_step)

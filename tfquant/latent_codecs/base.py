@@ -43,12 +43,14 @@ class LatentCodec(tf.keras.layers.Layer):
     return [self.ent_quant] if self.dec_quant is self.ent_quant else [self.ent_quant,
                                                                       self.dec_quant]
 
-  def quantize_pair(self, y, offset, training, step):
-    """Returns (values for the rate, values for the decoder)."""
-    y_ent = self.ent_quant(y, offset=offset, training=training, step=step)
+  def quantize_pair(self, y, offset, training, step, coded_offset=None):
+    """Returns (values for the rate, values for the decoder); `coded_offset` is where the
+    coder rounds, when training rounds elsewhere (see `quantizers.Quantizer`)."""
+    options = dict(offset=offset, training=training, step=step, coded_offset=coded_offset)
+    y_ent = self.ent_quant(y, **options)
     if self.dec_quant is self.ent_quant or not training:
       return y_ent, y_ent
-    return y_ent, self.dec_quant(y, offset=offset, training=training, step=step)
+    return y_ent, self.dec_quant(y, **options)
 
   @staticmethod
   def bits(prior, values):

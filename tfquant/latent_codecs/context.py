@@ -147,12 +147,17 @@ class ContextHyperpriorCodec(HyperCodecBase):
       if codec.center == "mean":  # training: the context saw values rounded around integers
         y_ent, y_dec = codec.quantize_pair(y, mixture.mean, training, step)
     else:
-      # Anchors' parameters don't depend on the context, so two passes settle every mean.
+      # Anchors' parameters don't depend on the context, so two passes settle every mean;
+      # the second quantizes the non-anchors only, around means computed from the first
+      # pass's anchors (a new draw of the anchors would move those means).
       mixture = codec.mixture(self.parameters(hyper, tf.zeros_like(y)))
-      for _ in range(1 if self.context == "none" else 2):
-        y_ent, y_dec = codec.quantize_pair(y, mixture.mean, training, step)
-        if self.context == "checkerboard":
-          mixture = codec.mixture(self.parameters(hyper, y_dec))
+      y_ent, y_dec = codec.quantize_pair(y, mixture.mean, training, step)
+      if self.context == "checkerboard":
+        mixture = codec.mixture(self.parameters(hyper, y_dec))
+        anchors = anchor_mask(tf.shape(y)[1:3]) > 0.5
+        second = codec.quantize_pair(y, mixture.mean, training, step)
+        y_ent, y_dec = (tf.where(anchors, first, again)
+                        for first, again in zip((y_ent, y_dec), second))
     return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
 
   def compress(self, y, coder="tfc", dither=None):

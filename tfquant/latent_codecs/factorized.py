@@ -56,7 +56,8 @@ class FactorizedCodec(LatentCodec):
 
   def call(self, y, training=None, step=None):
     """Returns (ŷ_dec, bits per image)."""
-    y_ent, y_dec = self.quantize_pair(y, self.offset(training), training, step)
+    y_ent, y_dec = self.quantize_pair(y, self.offset(training), training, step,
+                                      coded_offset=lambda: self.offset(False))
     return y_dec, self.bits(self.prior, y_ent)
 
   def finalize(self):

@@ -85,7 +85,7 @@ class GaussianConditionalCodec(LatentCodec):
   def call(self, y, scale, mean=None, training=None, step=None):
     """Returns (ŷ_dec, bits per image)."""
     offset = mean if (not training or self.train_center == "mean") else None
-    y_ent, y_dec = self.quantize_pair(y, offset, training, step)
+    y_ent, y_dec = self.quantize_pair(y, offset, training, step, coded_offset=mean)
     scale = tf.cast(scale, tf.float32)
     if training:
       scale = tfc.lower_bound(scale, self.scale_min)
