@@ -47,7 +47,7 @@ def main(strategy, cpu_devices, out, initial_path):
   trainer.fit(progress=False)
   if trainer.chief:
     # Adam's first moment after one step is (1 - beta_1) × the aggregated gradient.
-    adam = trainer.optimizer.inner_optimizer
+    adam = trainer.optimizer
     np.savez(out, *[adam._momentums[adam._index_dict[adam._var_key(v)]].numpy()
                     for v in variables])
 

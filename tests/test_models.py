@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import models
+from tfquant import models, quantizers
 from tfquant.coding import BitstreamError, coders
 from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
 from tests.helpers import TINY, coded_bytes, hard_forward, random_image, sample_image, trained
@@ -236,3 +236,59 @@ def test_dithered_coding_costs_what_undithered_coding_does(arch):
   # the tiny Cheng20 codes ~300 bytes that moved up to +6% between dithers (unresolved).
   tolerance = 0.15 if arch == "cheng2020" else 0.01
   assert 0.9 * plain <= np.mean(dithered) <= (1 + tolerance) * plain + 4, (plain, dithered)
+
+
+class TaggingQuantizer(quantizers.Quantizer):
+  """A spy: ⌊y⌋ + `tag`, so a value's fractional part says which quantizer made it."""
+
+  def __init__(self, tag, **kwargs):
+    super().__init__(**kwargs)
+    self.tag = tag
+
+  def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
+    return tf.floor(tf.cast(inputs, tf.float32)) + self.tag
+
+
+ENT_TAG, DEC_TAG = 0.125, 0.375
+
+
+def fractions(values):
+  values = np.asarray(values, np.float64)
+  return set(np.unique(np.round(values - np.floor(values), 6)))
+
+
+@pytest.mark.parametrize("arch,context", [("balle2017", None), ("balle2018", None),
+                                          ("minnen2018", "serial"),
+                                          ("minnen2018", "checkerboard"),
+                                          ("cheng2020", "checkerboard")])
+def test_rate_sees_entropy_quantizer_and_decoders_see_decoder_quantizer(arch, context):
+  options = dict(num_filters=8) if arch == "cheng2020" else dict(TINY)
+  model = models.create(arch, **options, **({"context": context} if context else {}))
+  seen = {}
+
+  def spy(name, function, position=0):  # records the argument at `position`
+    def recording(*args, **kwargs):
+      seen.setdefault(name, []).append(args[position])
+      return function(*args, **kwargs)
+    return recording
+
+  for name, codec in model.latent_codecs.items():
+    codec.ent_quant, codec.dec_quant = TaggingQuantizer(ENT_TAG), TaggingQuantizer(DEC_TAG)
+    rate = "rate" if hasattr(codec, "rate") else "bits"  # (mixture | prior, values)
+    setattr(codec, rate, spy(f"rate_{name}", getattr(codec, rate), position=1))
+  model.synthesis.call = spy("synthesis", model.synthesis.call)
+  entropy = model.entropy
+  for part in ("hyper_synthesis", "context_model"):
+    layer = getattr(entropy, part, None)
+    if layer is not None:
+      layer.call = spy(part, layer.call)
+  x = tf.constant(sample_image(64, 64)[None], tf.float32) / 255.0
+  model(x, training=True, step=0)
+  for name in model.latent_codecs:
+    assert set().union(*map(fractions, seen[f"rate_{name}"])) == {ENT_TAG}, name
+  for part, allowed in (("synthesis", {DEC_TAG}), ("hyper_synthesis", {DEC_TAG}),
+                        ("context_model", {DEC_TAG, 0.0})):  # (non-anchors masked to 0)
+    if part in seen:
+      assert set().union(*map(fractions, seen[part])) <= allowed, part
+  assert "synthesis" in seen and ("hyper_synthesis" in seen) == (arch != "balle2017")
+  assert ("context_model" in seen) == (context is not None)

@@ -48,7 +48,8 @@ def test_overfits_a_fixed_batch(arch, context, tmp_path):
 
 
 def test_run_directory_layout_and_final_model(tmp_path):
-  config = tiny_config(tmp_path, ent_quant="sga", dec_quant="dsq", steps=20)
+  config = tiny_config(tmp_path, ent_quant="sga", dec_quant="dsq", steps=20,
+                       val_glob=os.path.join(data.sample_dir(), "sample[12].png"), val_every=5)
   train.train(config, progress=False)
   run = config.train_dir
   with open(os.path.join(run, "config.json")) as f:
@@ -63,10 +64,32 @@ def test_run_directory_layout_and_final_model(tmp_path):
   tags = set()
   for event in tf.compat.v1.train.summary_iterator(os.path.join(run, "train", events[0])):
     tags.update(v.tag for v in event.summary.value)
-  assert {"loss", "bpp", "mse", "psnr", "learning_rate", "original_reconstruction"} <= tags
+  assert {"loss", "bpp", "mse", "psnr", "learning_rate", "original_reconstruction",
+          "validation/loss"} <= tags
   assert any(t.endswith("sga/temperature") for t in tags)
   model = models.load(run)
   assert model.finalized and model.get_config()["ent_quant"]["name"] == "sga"
+  # Commands take a run's best/ or any checkpoint too: rebuilt, restored, finalized.
+  image = data.read_image(data.image_paths(data.sample_dir())[0])[:64, :64]
+  for path in ("best", "checkpoints", os.path.join("checkpoints", "ckpt-10")):
+    loaded = train.load_model(os.path.join(run, path))
+    assert loaded.finalized
+    assert loaded.decompress(*loaded.compress(image)).shape == image.shape
+  final = train.load_model(os.path.join(run, "checkpoints", "ckpt-20"))
+  for ours, theirs in zip(final.trainable_variables, model.trainable_variables):
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+  best = int(tf.train.latest_checkpoint(os.path.join(run, "best")).rsplit("-", 1)[1])
+  assert best in (5, 10, 15, 20)
+  with pytest.raises(FileNotFoundError, match="No checkpoint"):
+    train.load_model(os.path.join(run, "checkpoints", "ckpt-7"))
+
+
+def test_without_validation_images_there_is_no_best(tmp_path):
+  config = tiny_config(tmp_path, steps=10)
+  train.train(config, progress=False)
+  assert not os.path.exists(os.path.join(config.train_dir, "best"))
+  with pytest.raises(ValueError, match="val_every needs --val_glob"):
+    tiny_config(tmp_path, val_every=5)
 
 
 def test_init_from_starts_a_fresh_run_from_another_runs_weights(tmp_path):
@@ -104,16 +127,13 @@ def test_nonfinite_steps_are_skipped_then_stop_without_saving_nan(tmp_path):
   bad[0, 0, 0, 0] = np.nan
   trainer = train.Trainer(config, dataset_fn=repeat(bad))
   initial = [v.numpy() for v in trainer.model.trainable_variables]
-  with pytest.raises(FloatingPointError, match="3 consecutive non-finite"):
+  with pytest.raises(FloatingPointError, match="3 consecutive non-finite.*No checkpoint had"):
     trainer.fit(progress=False)
   assert trainer.step == 3  # skipped steps are counted, their updates are not applied
   for before, variable in zip(initial, trainer.model.trainable_variables):
     np.testing.assert_array_equal(before, variable.numpy())
-  saved = tf.train.latest_checkpoint(os.path.join(config.train_dir, "checkpoints"))
-  reader = tf.train.load_checkpoint(saved)
-  weights = [name for name, _ in tf.train.list_variables(saved) if name.startswith("model/")
-             and reader.get_variable_to_dtype_map()[name].is_floating]
-  assert weights and all(np.all(np.isfinite(reader.get_tensor(name))) for name in weights)
+  # Checkpoints wait for a good step: this run never had one.
+  assert tf.train.latest_checkpoint(os.path.join(config.train_dir, "checkpoints")) is None
 
 
 @pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
@@ -141,6 +161,63 @@ def test_bad_configurations_are_refused_clearly(tmp_path):
     assert part in message
   with pytest.raises(ValueError, match="Unknown configuration keys"):
     train.resolve_config(overrides=dict(stepz=3))
+
+
+def test_float32_skips_a_nonfinite_step_without_a_loss_scale(tmp_path):
+  config = tiny_config(tmp_path, checkpoint_every=2, steps=6)
+  good = fixed_batch().numpy()
+  bad = good.copy()
+  bad[0, 0, 0, 0] = np.nan
+  batches = [good, good, good, bad, good, good]  # step 4's update is skipped
+  trainer = train.Trainer(config, dataset_fn=lambda context: tf.data.Dataset.from_tensor_slices(
+      np.stack(batches)))
+  assert not isinstance(trainer.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
+  history = trainer.fit(progress=False)
+  assert trainer.step == 6 and len(history) == 5
+  checkpoints = os.path.join(config.train_dir, "checkpoints")
+  # Step 4's checkpoint waited for the next good step.
+  assert [int(p.rsplit("-", 1)[1]) for p in trainer.manager.checkpoints] == [2, 5, 6]
+  assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-6")
+
+
+def test_nonfinite_stop_names_the_last_good_checkpoint(tmp_path):
+  config = tiny_config(tmp_path, max_nonfinite_steps=3, checkpoint_every=1, keep_checkpoints=1)
+  good = fixed_batch().numpy()
+  bad = good.copy()
+  bad[0, 0, 0, 0] = np.nan
+  trainer = train.Trainer(config, dataset_fn=lambda context: tf.data.Dataset.from_tensor_slices(
+      np.stack([good, good] + [bad] * 5)))
+  with pytest.raises(FloatingPointError) as raised:
+    trainer.fit(progress=False)
+  last_good = os.path.join(config.train_dir, "checkpoints", "ckpt-2")
+  assert f"The last good checkpoint is {last_good}." in str(raised.value)
+  assert tf.train.latest_checkpoint(os.path.dirname(last_good)) == last_good  # kept
+
+
+def test_a_second_run_on_a_directory_is_refused(tmp_path):
+  run = str(tmp_path / "run")
+  with train.lock(run):
+    refusal = f"in use by another training process \\(pid {os.getpid()}\\)"
+    with pytest.raises(RuntimeError, match=refusal):
+      with train.lock(run):
+        pass
+    process = run_train("--arch=balle2018", "--num_filters=8", "--latent_filters=12",
+                        f"--train_glob={SAMPLES}", f"--train_dir={run}", "--steps=5")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode != 0
+    assert output.strip().splitlines()[-1].startswith(f"error: {run} is in use")
+    assert "Traceback" not in output
+  with train.lock(run):  # released
+    pass
+
+
+def test_resume_says_which_settings_changed(tmp_path, caplog):
+  train.write_config(tiny_config(tmp_path, lr=1e-3))
+  with caplog.at_level("WARNING"):
+    train.write_config(tiny_config(tmp_path, lr=5e-4, steps=60))
+  assert "lr 0.001 → 0.0005" in caplog.text and "steps 30 → 60" in caplog.text
+  with pytest.raises(ValueError, match="different \\['lmbda'\\]"):
+    train.write_config(tiny_config(tmp_path, lmbda=0.5))
 
 
 def run_train(*args, **kwargs):

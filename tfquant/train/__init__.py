@@ -1,0 +1,47 @@
+"""Training with tf.distribute: schedules by global step, checkpoints, resume, TensorBoard.
+
+A run directory holds::
+
+    config.json          the resolved configuration (flags over config file over defaults)
+    checkpoints/         the last `keep_checkpoints` checkpoints (model, optimizer, data position)
+    best/                with --val_glob: the checkpoint with the lowest validation loss
+    train/               TensorBoard events
+    model/               the final model, finalized for range coding (`tfquant.models.load`)
+    .lock                held while a process trains in it
+
+Calling `train` again on the same directory resumes; `steps` is the total. Schedule positions
+given as fractions (SGA's decay start, STH's switch, the learning-rate drop) are fractions of
+the current total, so resuming with a larger `steps` stretches them. `load_model` also takes
+a run's best/ or checkpoints/ckpt-N (every command's --model does).
+
+  config.py    TrainConfig, config files
+  run_dir.py   the directory's config, lock and checkpoints
+  loop.py      strategies, the distributed step, Trainer
+"""
+
+import contextlib
+
+from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig, load_config_file,
+                                  load_python_config, resolve_config)
+from tfquant.train.loop import (Trainer, fit, is_chief, make_dataset, make_strategy,
+                                make_train_step, split_cpu)
+from tfquant.train.run_dir import (CONFIG_FILE, initial_checkpoint, load_model, lock,
+                                   write_config)
+
+
+def train(config, dataset_fn=None, progress=True):
+  """Runs (or resumes) a whole training job and leaves a finalized model in the run dir."""
+  chief = is_chief(make_strategy(config.strategy))
+  with lock(config.train_dir) if chief else contextlib.nullcontext():
+    write_config(config)
+    trainer = Trainer(config, dataset_fn)
+    trainer.restore()
+    trainer.fit(progress=progress)
+    trainer.export_final_model()
+  return trainer
+
+
+__all__ = ["CONFIG_FILE", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer", "fit",
+           "initial_checkpoint", "is_chief", "load_config_file", "load_model",
+           "load_python_config", "lock", "make_dataset", "make_strategy", "make_train_step",
+           "resolve_config", "split_cpu", "train", "write_config"]

@@ -1,0 +1,168 @@
+"""A run's configuration: `TrainConfig` (every field a `bin/train` flag), config files and
+their resolution (defaults, then the file, then flags)."""
+
+import dataclasses
+import importlib.util
+import os
+import sys
+
+from tfquant import models, quantizers
+from tfquant.train.run_dir import initial_checkpoint
+
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Everything a run depends on. Fractions are of `steps` and resolved at start."""
+  arch: str = "balle2018"
+  ent_quant: str = "noise"
+  dec_quant: str = None  # defaults to ent_quant
+  z_ent_quant: str = None  # defaults to ent_quant
+  z_dec_quant: str = None  # defaults to dec_quant
+  quantizer_params: dict = dataclasses.field(default_factory=dict)  # {name: {param: value}}
+  lmbda: float = 0.01
+  num_filters: int = 128
+  latent_filters: int = None
+  context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
+  arch_options: dict = dataclasses.field(default_factory=dict)
+  train_glob: str = None
+  tfds_name: str = None
+  tfds_split: str = "train"
+  tfds_data_dir: str = None
+  batch_size: int = 8  # global, split across replicas
+  patch_size: int = 256
+  steps: int = 1000000
+  lr: float = 1e-4
+  lr_decay_fraction: float = None  # lr × lr_decay_factor from this fraction of steps on
+  lr_decay_factor: float = 0.1
+  sga_decay: float = 3e-4
+  sga_decay_start_fraction: float = 0.997
+  sth_switch_fraction: float = 0.96
+  strategy: str = "default"
+  precision: str = "float32"
+  seed: int = 0
+  checkpoint_every: int = 1000
+  keep_checkpoints: int = 3
+  summary_every: int = 100
+  image_summary_every: int = 1000
+  max_nonfinite_steps: int = 20
+  train_dir: str = None
+  init_from: str = None  # a run directory or checkpoint: starting weights for a fresh run
+  val_glob: str = None  # images that choose best/ (hard rounding); None: no best/
+  val_every: int = None  # steps between validations (default: checkpoint_every)
+
+  def validate(self):
+    """Raises ValueError naming every problem, before any work is done."""
+    problems = []
+    if self.arch not in models.names():
+      problems.append(f"--arch={self.arch!r} is not one of {models.names()}")
+    for field in ("ent_quant", "dec_quant", "z_ent_quant", "z_dec_quant"):
+      value = getattr(self, field)
+      if value is not None:
+        try:
+          quantizers.canonical_name(value)
+        except ValueError as error:
+          problems.append(f"--{field}: {error}")
+    for name in self.quantizer_params:
+      try:
+        quantizers.canonical_name(name)
+      except ValueError:
+        problems.append(f"quantizer_params names unknown quantizer {name!r}")
+    if self.strategy not in STRATEGIES:
+      problems.append(f"--strategy={self.strategy!r} is not one of {STRATEGIES}")
+    if self.precision not in PRECISIONS:
+      problems.append(f"--precision={self.precision!r} is not one of {PRECISIONS}")
+    if (self.train_glob is None) == (self.tfds_name is None):
+      problems.append("give exactly one of --train_glob and --tfds_name")
+    if not self.train_dir:
+      problems.append("--train_dir is required")
+    for field in ("steps", "batch_size", "patch_size", "num_filters", "checkpoint_every",
+                  "keep_checkpoints", "summary_every", "image_summary_every"):
+      if getattr(self, field) < 1:
+        problems.append(f"--{field} must be positive, got {getattr(self, field)}")
+    if self.lmbda <= 0 or self.lr <= 0:
+      problems.append("--lmbda and --lr must be positive")
+    for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
+      value = getattr(self, field)
+      if value is not None and not 0 <= value <= 1:
+        problems.append(f"{field} must be within [0, 1], got {value}")
+    if self.val_every is not None and self.val_every < 1:
+      problems.append(f"--val_every must be positive, got {self.val_every}")
+    if self.val_every is not None and self.val_glob is None:
+      problems.append("--val_every needs --val_glob (the images that choose best/)")
+    if self.init_from is not None:
+      try:
+        initial_checkpoint(self.init_from)
+      except ValueError as error:
+        problems.append(str(error))
+    if problems:
+      raise ValueError("Invalid training configuration:\n  " + "\n  ".join(problems))
+    return self
+
+  def at(self, fraction):
+    return int(round(fraction * self.steps))
+
+  def quantizer_spec(self, name):
+    """Name plus parameters: the step-dependent defaults, then `quantizer_params`."""
+    if name is None:
+      return None
+    canonical = quantizers.canonical_name(name)
+    params = {
+        "sga": {"decay": self.sga_decay, "decay_start": self.at(self.sga_decay_start_fraction)},
+        "sth": {"switch_step": self.at(self.sth_switch_fraction)},
+    }.get(canonical, {})
+    params.update(self.quantizer_params.get(canonical, {}))
+    return {"name": canonical, **params}
+
+  def model_options(self):
+    options = dict(num_filters=self.num_filters, lmbda=self.lmbda, **self.arch_options)
+    if self.latent_filters is not None:
+      options["latent_filters"] = self.latent_filters
+    if self.context is not None:
+      options["context"] = self.context
+    dec = self.dec_quant or self.ent_quant
+    options.update(ent_quant=self.quantizer_spec(self.ent_quant),
+                   dec_quant=self.quantizer_spec(dec))
+    if self.arch != "balle2017":
+      options.update(z_ent_quant=self.quantizer_spec(self.z_ent_quant or self.ent_quant),
+                     z_dec_quant=self.quantizer_spec(self.z_dec_quant or dec))
+    return options
+
+
+
+def load_python_config(path, variable):
+  """Runs a Python config file and returns its `variable` (a dict).
+
+  The file's folder is importable while it runs, so configs can share settings.
+  """
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"Config file {path!r} not found.")
+  spec = importlib.util.spec_from_file_location(f"tfquant_{variable.lower()}", path)
+  module = importlib.util.module_from_spec(spec)
+  sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
+  try:
+    spec.loader.exec_module(module)
+  finally:
+    sys.path.pop(0)
+  if not isinstance(getattr(module, variable, None), dict):
+    raise ValueError(f"{path} must define a dict named {variable}.")
+  return dict(getattr(module, variable))
+
+
+def load_config_file(path):
+  """A training config file defines `CONFIG`, a dict of `TrainConfig` fields."""
+  return load_python_config(path, "CONFIG")
+
+
+def resolve_config(config_file=None, overrides=None):
+  """Defaults, then the config file, then `overrides` (e.g. flags the user set)."""
+  values = load_config_file(config_file) if config_file else {}
+  values.update(overrides or {})
+  names = {f.name for f in dataclasses.fields(TrainConfig)}
+  unknown = set(values) - names
+  if unknown:
+    raise ValueError(f"Unknown configuration keys: {sorted(unknown)}.")
+  return TrainConfig(**values).validate()
+
