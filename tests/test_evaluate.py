@@ -83,6 +83,14 @@ def test_results_files_and_plot(tmp_path):
   assert set(curves) == {"JPEG", "WebP"} and len(curves["JPEG"]) == 3
   path = evaluate.rd_plot(curves, str(tmp_path / "rd.png"))
   assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+  # CompressAI's results format, written beside ours, reads back as the same means.
+  jpeg = evaluate.save_points(points[:3], str(tmp_path / "jpeg.json"))
+  compressai = json.load(open(tmp_path / "jpeg.compressai.json"))
+  assert compressai["name"] == "JPEG" and len(compressai["results"]["psnr-rgb"]) == 3
+  again = evaluate.curves(evaluate.load_points(str(tmp_path / "jpeg.compressai.json")))
+  np.testing.assert_allclose(np.array(again["JPEG"])[:, :2], np.array(curves["JPEG"])[:, :2],
+                             rtol=1e-12)  # MS-SSIM in dB: of the mean there, mean of dB here
+  assert jpeg.endswith("jpeg.csv")
 
 
 def test_bin_evaluate_baseline_then_plot(tmp_path):
@@ -102,10 +110,14 @@ def test_bin_evaluate_baseline_then_plot(tmp_path):
   webp = [evaluate.evaluate(evaluate.PillowCodec("webp", q), data.image_paths(str(images)))
           for q in (20, 60, 90)]
   evaluate.save_points(webp, str(tmp_path / "webp.json"))
+  bpg = {"name": "BPG", "description": "as CompressAI publishes its curves",
+         "results": {"bpp": [0.2, 0.5, 1.0], "psnr-rgb": [28.0, 31.5, 35.0],
+                     "ms-ssim": [0.93, 0.965, 0.985]}}
+  (tmp_path / "bpg.json").write_text(json.dumps(bpg))
   plotted = bin_evaluate(f"--plot={tmp_path / 'rd.svg'}", str(tmp_path / "jpeg.json"),
-                         str(tmp_path / "webp.json"))
+                         str(tmp_path / "webp.json"), str(tmp_path / "bpg.json"))
   assert plotted.returncode == 0, plotted.stderr
-  assert "(vs JPEG)" in plotted.stdout and "WebP" in plotted.stdout
+  assert "(vs JPEG)" in plotted.stdout and "WebP" in plotted.stdout and "BPG" in plotted.stdout
   assert (tmp_path / "rd.svg").read_text().count("stroke-dasharray") > 0  # baselines dashed
   unplottable = bin_evaluate(f"--plot={tmp_path / 'x.png'}")
   assert unplottable.returncode != 0 and "needs result JSON files" in unplottable.stderr

@@ -29,6 +29,7 @@ BD_METHOD = "pchip"
 # extrapolates more than it measures: reported, but marked unreliable.
 BD_MIN_OVERLAP = 0.75
 PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
+COMPRESSAI_SUFFIX = ".compressai.json"  # CompressAI's results format, beside ours
 
 
 def psnr(image, reconstruction, max_value=255.0):
@@ -173,11 +174,25 @@ def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
   return {"label": codec.label, "settings": codec.settings, "mean": mean, "images": rows}
 
 
+def compressai_results(points):
+  """The points as CompressAI's results JSON (`compressai.utils.eval_model` / `plot`): one
+  curve, named by the first point's label, its means in rate order."""
+  points = sorted(points, key=lambda p: p["mean"]["bpp"])
+  column = lambda key: [p["mean"][key] for p in points]
+  return {"name": points[0]["label"], "description": "tfquant bin/evaluate (files' real bytes)",
+          "results": {"bpp": column("bpp"), "psnr-rgb": column("psnr"),
+                      "ms-ssim": column("ms_ssim"), "encoding_time": column("encode_seconds"),
+                      "decoding_time": column("decode_seconds")}}
+
+
 def save_points(points, json_path):
-  """Writes the points as JSON, and one CSV row per image and point beside it."""
+  """Writes the points as JSON, CompressAI's results JSON beside it (`NAME.compressai.json`)
+  and one CSV row per image and point (`NAME.csv`). Returns the CSV's path."""
   os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
   with open(json_path, "w") as f:
     json.dump({"points": points}, f, indent=2, sort_keys=True)
+  with open(os.path.splitext(json_path)[0] + COMPRESSAI_SUFFIX, "w") as f:
+    json.dump(compressai_results(points), f, indent=2)
   csv_path = os.path.splitext(json_path)[0] + ".csv"
   fields = ["label", "settings"] + [k for k in points[0]["images"][0]]
   with open(csv_path, "w", newline="") as f:
@@ -190,9 +205,36 @@ def save_points(points, json_path):
   return csv_path
 
 
+def _points_from_compressai(results, json_path):
+  """CompressAI's results JSON as points (means only), drawn as reference curves."""
+  values = results["results"]
+  psnr_key = next((k for k in ("psnr-rgb", "psnr") if k in values), None)
+  if "bpp" not in values or psnr_key is None:
+    raise ValueError(f"{json_path}: CompressAI results need results.bpp and results.psnr-rgb "
+                     f"(or psnr); found {sorted(values)}.")
+  ms_ssim_values = values.get("ms-ssim", [float("nan")] * len(values["bpp"]))
+  label = results.get("name") or os.path.splitext(os.path.basename(json_path))[0]
+  return [{"label": label, "settings": {"baseline": label, "source": "compressai"},
+           "mean": {"bpp": float(bpp), "psnr": float(psnr), "ms_ssim": float(quality),
+                    "ms_ssim_db": to_db(quality) if quality == quality else float("nan")}}
+          for bpp, psnr, quality in zip(values["bpp"], values[psnr_key], ms_ssim_values)]
+
+
 def load_points(json_path):
+  """Points from our results JSON, or from CompressAI's (`{"name", "results": {"bpp",
+  "psnr-rgb", "ms-ssim"}}`, e.g. its published curves for BPG, VTM and its models)."""
   with open(json_path) as f:
-    return json.load(f)["points"]
+    try:
+      results = json.load(f)
+    except json.JSONDecodeError as error:
+      raise ValueError(f"{json_path} is not JSON ({error}).") from None
+  if isinstance(results, dict) and "points" in results:
+    return results["points"]
+  if isinstance(results, dict) and isinstance(results.get("results"), dict):
+    return _points_from_compressai(results, json_path)
+  raise ValueError(f"{json_path} is neither bin/evaluate's results ({{\"points\": [...]}}) "
+                   "nor CompressAI's ({\"name\", \"results\": {\"bpp\", \"psnr-rgb\", "
+                   "\"ms-ssim\"}}).")
 
 
 def curves(points):

@@ -72,6 +72,7 @@ def rest_predict(url, model_name, signature, inputs, timeout=60.0):
   """POSTs to <url>/v1/models/<model>:predict (columnar form); returns {name: value}."""
   body = json.dumps({"signature_name": signature,
                      "inputs": {k: _to_json(k, v) for k, v in inputs.items()}}).encode()
+  url = url if "://" in url else f"http://{url}"  # host:port, as for gRPC
   request = urllib.request.Request(f"{url.rstrip('/')}/v1/models/{model_name}:predict",
                                    data=body, headers={"Content-Type": "application/json"})
   try:
@@ -92,6 +93,9 @@ def rest_predict(url, model_name, signature, inputs, timeout=60.0):
 # --- local stand-in server -------------------------------------------------------------------
 
 def latest_version(base_path):
+  if not os.path.isdir(base_path):
+    raise FileNotFoundError(f"No exported model at {base_path} (bin/export --out=DIR writes "
+                            "DIR/NAME/VERSION).")
   versions = sorted(int(v) for v in os.listdir(base_path) if v.isdigit())
   if not versions:
     raise FileNotFoundError(f"No numbered versions under {base_path}.")

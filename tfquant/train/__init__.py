@@ -21,6 +21,7 @@ a run's best/ or checkpoints/ckpt-N (every command's --model does).
 
 import contextlib
 
+from tfquant import data
 from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig, load_config_file,
                                   load_python_config, resolve_config)
 from tfquant.train.loop import (Trainer, fit, is_chief, make_dataset, make_strategy,
@@ -31,6 +32,8 @@ from tfquant.train.run_dir import (CONFIG_FILE, initial_checkpoint, load_model, 
 
 def train(config, dataset_fn=None, progress=True):
   """Runs (or resumes) a whole training job and leaves a finalized model in the run dir."""
+  if config.train_glob:
+    data.image_paths(config.train_glob)  # raises before the run directory is touched
   chief = is_chief(make_strategy(config.strategy))
   with lock(config.train_dir) if chief else contextlib.nullcontext():
     write_config(config)

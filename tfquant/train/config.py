@@ -98,7 +98,7 @@ class TrainConfig:
       except ValueError as error:
         problems.append(str(error))
     if problems:
-      raise ValueError("Invalid training configuration:\n  " + "\n  ".join(problems))
+      raise ValueError("invalid training configuration: " + "; ".join(problems))
     return self
 
   def at(self, fraction):
