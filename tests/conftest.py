@@ -7,7 +7,7 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 # Importing TensorFlow sets TF2_BEHAVIOR=1, which bin/ scripts started by tests would inherit;
-# drop it so they run as they do from a shell (see bin/_bootstrap.py).
+# drop it so they run as they do from a shell (see tfquant/commands/__init__.py).
 os.environ.pop("TF2_BEHAVIOR", None)
 
 

@@ -61,3 +61,39 @@ def test_bad_invocations_fail_with_one_error_line(tmp_path):
       wrong.append((args, process.returncode, output[-600:]))
   assert not wrong, "\n".join(map(str, wrong))
   assert not (tmp_path / "run").exists()  # refused before the run directory was touched
+
+
+def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
+  """`pip install` of the wheel alone gives `tfquant ...`, `tfquant-codec` and `python -m
+  tfquant`, with the zoo and samples inside (dependencies come from this environment's
+  site-packages through a path file, so nothing is downloaded)."""
+  subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                  "--no-build-isolation", "--wheel-dir", str(tmp_path / "dist"), REPO],
+                 check=True, timeout=300, capture_output=True)
+  venv = tmp_path / "venv"
+  subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+  python = str(venv / "bin" / "python")
+  site = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
+                        check=True, capture_output=True, text=True).stdout.strip()
+  here = next(p for p in sys.path if p.endswith("site-packages"))
+  with open(os.path.join(site, "dependencies.pth"), "w") as f:
+    f.write(here + "\n")
+  wheel = next((tmp_path / "dist").glob("tfquant-*.whl"))
+  subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
+                  "--no-deps", str(wheel)], check=True, timeout=300, capture_output=True)
+  image = data.image_paths(data.sample_dir())[0]
+  outside = tmp_path / "elsewhere"  # not the checkout: only the installed package is there
+  outside.mkdir()
+  runs = [[str(venv / "bin" / "tfquant"), "codec", "compress", "--model=zoo:balle2018-mse-0.01",
+           image, "x.tfq"],
+          [str(venv / "bin" / "tfquant-codec"), "decompress", "--model=zoo:balle2018-mse-0.01",
+           "x.tfq", "x.png"],
+          [python, "-m", "tfquant", "codec", "info", "x.tfq"],
+          [python, "-c", "import tfquant; print(tfquant.__file__)"]]
+  outputs = [subprocess.run(args, cwd=outside, capture_output=True, text=True, timeout=300)
+             for args in runs]
+  for args, result in zip(runs, outputs):
+    assert result.returncode == 0, (args, result.stderr[-2000:])
+  assert data.read_image(str(outside / "x.png")).shape == data.read_image(image).shape
+  assert "format version: 2" in outputs[2].stdout
+  assert outputs[3].stdout.strip().startswith(site)

@@ -199,6 +199,7 @@ GDN_UNDER_APP_RUN = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import _bootstrap
+from tfquant import commands
 from absl import app
 
 def main(argv):
@@ -213,7 +214,7 @@ app.run(main)
 
 
 def test_bin_scripts_run_graphs_like_eager_code():
-  # A bin/ script imports tfquant inside app.run's main; GDN in a tf.function must still use |x|.
+  # A command imports tfquant inside app.run's main; GDN in a tf.function must still use |x|.
   result = subprocess.run([sys.executable, "-c", GDN_UNDER_APP_RUN, os.path.join(REPO, "bin")],
                           capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr

@@ -1,0 +1,5 @@
+"""`python -m tfquant COMMAND [flags]` (see `tfquant.commands`)."""
+
+from tfquant import commands
+
+commands.main()

@@ -1,0 +1,46 @@
+"""Run the paper's comparison grid: train (or reuse) every cell, evaluate, report.
+
+  bin/compare --config=configs/grid_mini.py [--jobs=2]
+  bin/compare --config=configs/grid_paper.py --print_jobs     # one bin/train line per cell
+  bin/compare --config=configs/grid_paper.py --notrain        # evaluate and report only
+"""
+
+import sys
+
+from absl import app, flags
+
+from tfquant import commands
+
+flags.DEFINE_string("config", None, "Grid config file (configs/grid_*.py).")
+flags.DEFINE_integer("jobs", 1, "Training processes at once.")
+flags.DEFINE_boolean("train", True, "Train unfinished cells (else only evaluate finished).")
+flags.DEFINE_boolean("print_jobs", False, "Only print one bin/train command per cell.")
+flags.DEFINE_string("out_dir", None, "Override the grid's out_dir.")
+flags.mark_flag_as_required("config")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfquant import compare
+  try:
+    grid = compare.load_grid(FLAGS.config)
+  except (ValueError, FileNotFoundError) as error:
+    sys.exit(f"error: {error}")
+  if FLAGS.out_dir:
+    grid["out_dir"] = FLAGS.out_dir
+  if FLAGS.print_jobs:
+    compare.print_jobs(grid)
+    return
+  _, failures = compare.run(grid, jobs=FLAGS.jobs, train=FLAGS.train)
+  if failures:
+    sys.exit(f"error: {len(failures)} training run(s) failed; see their train.log.")
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,104 @@
+"""Code a folder of images for real and measure bpp (actual bytes), PSNR, MS-SSIM and time.
+
+  bin/evaluate --model=RUN_OR_SAVEDMODEL --images=DIR --out=results.json [--estimate]
+               [--coder=tfc|tf]
+  bin/evaluate --baseline=jpeg [--qualities=10,30,50] --images=DIR --out=jpeg.json
+  bin/evaluate --plot=rd.png a.json b.json ...      # RD plot + BD-rate table vs the first
+
+Writes JSON, the same curve in CompressAI's results format (NAME.compressai.json) and a CSV
+(one row per image) beside it. --plot reads both formats, e.g. CompressAI's published curves.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from tfquant import commands
+
+flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), saved "
+                    "model, zoo:NAME, or exported SavedModel dir.")
+flags.DEFINE_enum("baseline", None, ["jpeg", "webp", "jpeg2000"], "A Pillow codec to measure.")
+flags.DEFINE_list("qualities", None, "Baseline settings (JPEG 2000: compression ratios).")
+flags.DEFINE_string("images", None, "Image folder (default: Kodak where present, else samples).")
+flags.DEFINE_string("out", None, "Results JSON path.")
+flags.DEFINE_boolean("estimate", False, "Also report the model's likelihood bpp.")
+flags.DEFINE_string("reconstructions", None, "Folder for the decoded images.")
+flags.DEFINE_string("plot", None, "Plot the given result files into this PNG/SVG.")
+flags.DEFINE_enum("coder", "tfc", ["tfc", "tf"], "Entropy coder for a tfquant model: tfc "
+                  "(tensorflow-compression's range coder) or tf (pure-TF rANS).")
+FLAGS = flags.FLAGS
+
+
+def codecs():
+  from tfquant import evaluate, train
+  if FLAGS.baseline:
+    qualities = FLAGS.qualities or evaluate.PillowCodec.DEFAULT_QUALITIES.get(FLAGS.baseline, ())
+    return [evaluate.PillowCodec(FLAGS.baseline, float(q) if FLAGS.baseline == "jpeg2000"
+                                 else int(q)) for q in qualities]
+  if os.path.exists(os.path.join(FLAGS.model, "saved_model.pb")):
+    return [evaluate.SavedModelCodec(FLAGS.model)]
+  return [evaluate.ModelCodec(train.load_model(FLAGS.model), coder=FLAGS.coder)]
+
+
+def plot(paths):
+  from tfquant import evaluate
+  points = [p for path in paths for p in evaluate.load_points(path)]
+  curves = evaluate.curves(points)
+  baselines = {p["label"] for p in points if "baseline" in p["settings"]}
+  evaluate.rd_plot({k: v for k, v in curves.items() if k not in baselines}, FLAGS.plot,
+                   references={k: v for k, v in curves.items() if k in baselines})
+  anchor_label, anchor = next(iter(curves.items()))
+  print(f"{'curve':<28}{'BD-rate PSNR %':>16}{'overlap':>9}{'BD-rate MS-SSIM %':>19}"
+        f"{'overlap':>9}  (vs {anchor_label})")
+  for label, curve in curves.items():
+    cells = ""
+    for metric in ("psnr", "ms_ssim_db"):
+      overlap = evaluate.bd_overlap(anchor, curve, metric)
+      mark = "†" if overlap < evaluate.BD_MIN_OVERLAP else " "
+      cells += f"{evaluate.bd_rate(anchor, curve, metric):>15.2f}{mark}{overlap:>9.0%}"
+    print(f"{label:<28}{cells}")
+  print(f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%}: unreliable.")
+  print(f"Plot: {FLAGS.plot}")
+
+
+def main(argv):
+  import tensorflow as tf
+  try:
+    if FLAGS.plot:
+      if len(argv) < 2:
+        raise app.UsageError("--plot needs result JSON files as arguments.")
+      return plot(argv[1:])
+    if len(argv) > 1:
+      raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if bool(FLAGS.model) == bool(FLAGS.baseline) or not FLAGS.out:
+      raise app.UsageError("Give --out and exactly one of --model and --baseline.")
+    from tfquant import data, evaluate
+    paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
+    points = []
+    for codec in codecs():
+      point = evaluate.evaluate(codec, paths, estimate=FLAGS.estimate and FLAGS.model and
+                                isinstance(codec, evaluate.ModelCodec),
+                                reconstructions_dir=FLAGS.reconstructions)
+      points.append(point)
+      mean = point["mean"]
+      print(f"{codec.label} {codec.settings.get('quality', '')}: bpp {mean['bpp']:.4f}  "
+            f"PSNR {mean['psnr']:.2f} dB  MS-SSIM {mean['ms_ssim_db']:.2f} dB  "
+            f"enc {mean['encode_seconds']:.3f}s  dec {mean['decode_seconds']:.3f}s")
+    csv_path = evaluate.save_points(points, FLAGS.out)
+    compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
+    print(f"Wrote {FLAGS.out}, {csv_path} and {compressai} (CompressAI's format)")
+  except (ValueError, OSError) as error:
+    sys.exit(f"error: {error}")
+  except tf.errors.ResourceExhaustedError:
+    sys.exit("error: out of memory while coding; use smaller images or more memory.")
+  except tf.errors.OpError as error:
+    sys.exit(f"error: TensorFlow failed: {error.message.strip().splitlines()[0]}")
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,41 @@
+"""Train (or resume) the model zoo and write its entries into tfquant/zoo/.
+
+  bin/make-zoo --config=configs/zoo_balle2018.py --work_dir=../zoo-runs [--only=0.01,...]
+
+The config defines CONFIG (the run from scratch), FINETUNE ({λ: settings}, started from
+CONFIG's final weights) and NAME (the entry name pattern). Each run lives in WORK_DIR/<name>
+and resumes after any interruption; a finished run is evaluated on Kodak (real files) and
+its model, configuration, steps, training time and figures are written to tfquant/zoo/<name>.
+"""
+
+import sys
+
+from absl import app, flags
+
+from tfquant import commands
+
+flags.DEFINE_string("config", None, "Zoo config file (see configs/zoo_balle2018.py).")
+flags.DEFINE_string("work_dir", None, "Where the training runs live (outside the repo).")
+flags.DEFINE_list("only", None, "Only these λ (default: all).")
+flags.DEFINE_boolean("train", True, "Train what is missing (else only write entries of "
+                     "finished runs).")
+flags.mark_flags_as_required(["config", "work_dir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  from tfquant import zoo_maker
+  try:
+    zoo_maker.make(FLAGS.config, FLAGS.work_dir, FLAGS.only, FLAGS.train)
+  except (ValueError, FileNotFoundError, FloatingPointError) as error:
+    sys.exit(f"error: {error}")
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == "__main__":
+  run()

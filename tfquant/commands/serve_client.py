@@ -1,0 +1,52 @@
+"""Send an image (or a .tfq file) to a TF Serving endpoint and write the result.
+
+  bin/serve-client --server=localhost:8500 compress in.png out.tfq
+  bin/serve-client --protocol=rest --server=http://localhost:8501 decompress in.tfq out.png
+"""
+
+import sys
+
+from absl import app, flags
+
+from tfquant import commands
+
+flags.DEFINE_string("server", "localhost:8500", "host:port (gRPC) or http://host:port (REST).")
+flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "TF Serving API to use.")
+flags.DEFINE_string("model_name", "tfquant", "Model name on the server.")
+flags.DEFINE_float("timeout", 120.0, "Seconds to wait for an answer.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) != 4 or argv[1] not in ("compress", "decompress"):
+    raise app.UsageError("give compress IMAGE OUT.tfq or decompress FILE.tfq OUT.png")
+  command, source, destination = argv[1:]
+  import numpy as np
+  from tfquant import data, serving
+  from tfquant.coding import files
+  predict = serving.grpc_predict if FLAGS.protocol == "grpc" else serving.rest_predict
+  try:
+    if command == "compress":
+      outputs = predict(FLAGS.server, FLAGS.model_name, "compress",
+                        {"image": data.read_image(source)}, FLAGS.timeout)
+      payload = outputs["bitstream_bytes"]
+      files.write_atomically(destination, payload.item() if hasattr(payload, "item")
+                             else payload)
+    else:
+      with open(source, "rb") as f:
+        payload = f.read()
+      outputs = predict(FLAGS.server, FLAGS.model_name, "decompress",
+                        {"bitstream_bytes": np.array(payload, dtype=object)}, FLAGS.timeout)
+      image = np.asarray(outputs["image"], np.uint8)
+      files.write_atomically(destination, files.png_bytes(image))
+  except (serving.ServingError, ValueError, OSError) as error:
+    sys.exit(f"error: {error}")
+  print(f"{source} -> {destination}")
+
+
+def run():
+  commands.run(main)
+
+
+if __name__ == "__main__":
+  run()
