@@ -43,7 +43,6 @@ def main(strategy, cpu_devices, out, initial_path):
         variable.assign(saved[f"arr_{index}"])
   elif trainer.chief:
     np.savez(initial_path, *[v.numpy() for v in variables])
-  initial = [v.numpy() for v in variables]
   trainer.fit(progress=False)
   if trainer.chief:
     # Adam's first moment after one step is (1 - beta_1) × the aggregated gradient.

@@ -52,7 +52,7 @@ def main(_):
     size = f"{row['width']}x{row['height']}" if row["width"] else ""
     print(f"{row['image']:<14}{size:>10}{row['bpp']:>12.4f}{row['estimated_bpp']:>12.4f}"
           f"{row['psnr']:>9.2f}{row['ms_ssim_db']:>12.2f}")
-  print(f"\n'bpp (file)' counts every byte of the .tfq files (header included).")
+  print("\n'bpp (file)' counts every byte of the .tfq files (header included).")
   print(f"Model, reconstructions and results.json/.csv written to {FLAGS.out}/")
 
 
