@@ -1,9 +1,11 @@
-"""Every command, invoked badly: one `error:` line (status 2 for usage), never a traceback."""
+"""The commands as users meet them: bad invocations (one `error:` line, status 2 for usage,
+never a traceback), an installed wheel, --target_bpp, decompress finding its model."""
 
 import os
 import subprocess
 import sys
 
+import numpy as np
 
 from tfquant import data
 
@@ -96,3 +98,46 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   assert data.read_image(str(outside / "x.png")).shape == data.read_image(image).shape
   assert "format version: 2" in outputs[2].stdout
   assert outputs[3].stdout.strip().startswith(site)
+
+
+def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path):
+  from tfquant import coding, models, zoo
+  names = zoo.names()[:3]
+  family = tmp_path / "models"
+  family.mkdir()
+  for name in names:
+    os.symlink(zoo.path(name), family / name)
+  image_path = data.image_paths(data.sample_dir())[1]
+  image = data.read_image(image_path)
+  loaded = [models.load(zoo.PREFIX + name) for name in names]
+  rates = sorted((8 * len(coding.encode(m, image)) / image[..., 0].size, i)
+                 for i, m in enumerate(loaded))
+  (low, _), (middle, middle_model), (high, high_model) = rates
+  assert low < middle < high
+  target = high - 0.2 * (high - middle)  # closest: the high-rate model; at or under: middle
+
+  def codec(*args):
+    return subprocess.Popen([sys.executable, os.path.join(REPO, "bin", "codec"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            cwd=tmp_path)
+
+  def finish(*processes):
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert all(p.returncode == 0 for p in processes), outputs
+    return outputs
+
+  finish(codec("compress", f"--model={family}", f"--target_bpp={target}", image_path,
+               "closest.tfq"),
+         codec("compress", f"--model={family}", f"--target_bpp={target}", "--bpp_strict",
+               image_path, "strict.tfq"))
+  for file, index, rate in (("closest.tfq", high_model, high), ("strict.tfq", middle_model,
+                                                                  middle)):
+    payload = (tmp_path / file).read_bytes()
+    assert 8 * len(payload) / image[..., 0].size == rate
+    assert coding.decode(loaded[index], payload).shape == image.shape
+  # decompress: the model is found by the file's fingerprint, in a folder or in the zoo.
+  finish(codec("decompress", f"--model={family}", "strict.tfq", "from_folder.png"),
+         codec("decompress", "strict.tfq", "from_zoo.png"))
+  expected = coding.decode(loaded[middle_model], (tmp_path / "strict.tfq").read_bytes())
+  for png in ("from_folder.png", "from_zoo.png"):
+    np.testing.assert_array_equal(data.read_image(str(tmp_path / png)), expected)

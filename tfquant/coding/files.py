@@ -40,6 +40,33 @@ def compress_file(model, source, destination, dither_seed=None, coder=coding.DEF
   return image.shape, len(payload)
 
 
+def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
+                       coder=coding.DEFAULT_CODER):
+  """Codes an image file with each of `models` and keeps the file whose real rate is closest
+  to `target_bpp` or, `strict`, the largest at or under it (tfci's --target_bpp and
+  --bpp_strict). Returns (image shape, bytes written, index of the model chosen)."""
+  image = data.read_image(source)
+  pixels = image.shape[0] * image.shape[1]
+  payloads = [coding.encode(m, image, dither_seed=dither_seed, coder=coder) for m in models]
+  rates = [8 * len(p) / pixels for p in payloads]
+  if strict:
+    fitting = [i for i, rate in enumerate(rates) if rate <= target_bpp]
+    if not fitting:
+      raise ValueError(f"no model codes {source} at or under {target_bpp} bpp (the smallest "
+                       f"file is {min(rates):.4f} bpp)")
+    chosen = max(fitting, key=lambda i: rates[i])
+  else:
+    chosen = min(range(len(rates)), key=lambda i: abs(rates[i] - target_bpp))
+  write_atomically(destination, payloads[chosen])
+  return image.shape, len(payloads[chosen]), chosen
+
+
+def file_fingerprint(source):
+  """The model fingerprint in a .tfq file's header (raises BitstreamError if it has none)."""
+  with open(source, "rb") as f:
+    return container.unpack(f.read()).fingerprint
+
+
 def decompress_file(model, source, destination, max_pixels=None):
   """Decodes a .tfq file to PNG; returns the image shape."""
   with open(source, "rb") as f:

@@ -1,8 +1,12 @@
 """Compress images to .tfq files and back with a trained tfquant model.
 
   bin/codec compress   --model=RUN [--coder=tfc|tf] [--dither] in.png out.tfq
-  bin/codec decompress --model=RUN [--max_pixels=N] in.tfq out.png
-  bin/codec info in.tfq
+  bin/codec compress   --model=DIR_OF_MODELS --target_bpp=0.3 [--bpp_strict] in.png out.tfq
+  bin/codec decompress [--model=RUN_OR_DIR] [--max_pixels=N] in.tfq out.png
+  bin/codec info [--model=RUN] in.tfq
+
+decompress finds the model that wrote the file (its header's fingerprint) among --model, or
+the zoo's models when none is given.
 """
 
 import os
@@ -10,11 +14,17 @@ import sys
 
 from absl import app, flags
 
-from tfquant import commands
+from tfquant import commands, models, zoo
 from tfquant.coding import BitstreamError, files
 
-flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), saved "
-                    "model directory, or zoo:NAME.")
+flags.DEFINE_multi_string(
+    "model", None, "A training run (or its best/, checkpoints/ckpt-N), a saved model, zoo:NAME, "
+    "or a directory of these; repeatable. compress --target_bpp chooses among them; decompress "
+    "takes the one whose fingerprint the file carries (default: any zoo model).")
+flags.DEFINE_float("target_bpp", None, "compress: code with every --model and keep the file "
+                   "whose real rate is closest to this (bits per pixel, header included).")
+flags.DEFINE_boolean("bpp_strict", False, "compress --target_bpp: the largest file at or under "
+                     "the target instead (refused if none is).")
 flags.DEFINE_boolean("dither", False, "compress: code y with U-Q's dither (random seed, "
                      "stored in the file); needs a U-Q decoder quantizer.")
 flags.DEFINE_enum("coder", "tfc", ["tfc", "tf"], "compress: entropy coder, tfc "
@@ -36,23 +46,34 @@ def main(argv):
     raise app.UsageError(f"decompress writes PNG; name the output .png, not {paths[1]!r}")
   import tensorflow as tf
   try:
+    paths_of_models = model_paths(FLAGS.model)
     if command == "info":
       print(files.describe(paths[0]))
-      if FLAGS.model:
-        print(files.describe_model(load(FLAGS.model), paths[0]))
+      for path in paths_of_models:
+        print(files.describe_model(load(path), paths[0]))
       return
-    if not FLAGS.model:
-      raise app.UsageError(f"{command} needs --model=RUN_DIR.")
-    model = load(FLAGS.model)
-    if command == "compress":
-      seed = tuple(int.from_bytes(os.urandom(4), "big") for _ in range(2)) if FLAGS.dither \
-          else None
-      shape, size = files.compress_file(model, *paths, dither_seed=seed, coder=FLAGS.coder)
-      print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
-            f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
-    else:
+    if command == "decompress":
+      model = matching_model(paths_of_models or zoo_models(), paths[0])
       shape = files.decompress_file(model, *paths, max_pixels=FLAGS.max_pixels)
       print(f"{paths[0]} -> {paths[1]} ({shape[1]}x{shape[0]})")
+      return
+    if not paths_of_models:
+      raise app.UsageError("compress needs --model (a run, saved model, zoo:NAME or a folder "
+                           "of them)")
+    seed = tuple(int.from_bytes(os.urandom(4), "big") for _ in range(2)) if FLAGS.dither \
+        else None
+    if FLAGS.target_bpp is not None:
+      shape, size, chosen = files.compress_to_target(
+          [load(p) for p in paths_of_models], *paths, FLAGS.target_bpp, FLAGS.bpp_strict,
+          dither_seed=seed, coder=FLAGS.coder)
+      print(f"model: {paths_of_models[chosen]}")
+    elif len(paths_of_models) > 1:
+      raise app.UsageError("several models: give --target_bpp to choose among them")
+    else:
+      shape, size = files.compress_file(load(paths_of_models[0]), *paths, dither_seed=seed,
+                                        coder=FLAGS.coder)
+    print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
+          f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
   except (BitstreamError, ValueError, OSError) as error:
     sys.exit(f"error: {error}")
   except tf.errors.ResourceExhaustedError:
@@ -60,6 +81,44 @@ def main(argv):
              "memory.")
   except tf.errors.OpError as error:
     sys.exit(f"error: TensorFlow failed while coding: {error.message.strip().splitlines()[0]}")
+
+
+def is_model(path):
+  return path.startswith(zoo.PREFIX) or any(
+      os.path.isfile(os.path.join(path, *parts, models.CONFIG_FILE))
+      for parts in ((), (models.RUN_MODEL_DIR,)))
+
+
+def model_paths(given):
+  """The models that --model values name: a directory that is no model itself gives every
+  model in it."""
+  paths = []
+  for path in given or []:
+    if is_model(path) or not os.path.isdir(path):
+      paths.append(path)  # (a checkpoint, or a missing path that `load` reports)
+      continue
+    inside = sorted(os.path.join(path, entry) for entry in os.listdir(path)
+                    if is_model(os.path.join(path, entry)))
+    if not inside:
+      raise FileNotFoundError(f"{path} holds no model (saved models or training runs)")
+    paths += inside
+  return paths
+
+
+def zoo_models():
+  return [zoo.PREFIX + name for name in zoo.names()]
+
+
+def matching_model(paths, tfq_path):
+  """The model among `paths` whose fingerprint `tfq_path` carries."""
+  from tfquant import coding
+  wanted = files.file_fingerprint(tfq_path)
+  for path in paths:
+    model = load(path)
+    if len(paths) == 1 or coding.fingerprint(coding.model_id(model)) == wanted:
+      return model  # (a single model decodes or explains the mismatch itself)
+  raise BitstreamError(f"none of the {len(paths)} model(s) given wrote {tfq_path} (its model "
+                       f"fingerprint is {wanted.hex()}); give the right --model")
 
 
 def load(path):
