@@ -141,3 +141,19 @@ def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path
   expected = coding.decode(loaded[middle_model], (tmp_path / "strict.tfq").read_bytes())
   for png in ("from_folder.png", "from_zoo.png"):
     np.testing.assert_array_equal(data.read_image(str(tmp_path / png)), expected)
+
+
+def test_train_takes_lambda_distortion_and_top_level_settings(tmp_path):
+  from absl import flags
+  from tfquant import train
+  from tfquant.commands import train as command  # (defines its flags in this process)
+  assert command.nested_overrides(["steps=5", "quantizer_params.dsq.learnable=true"], None) == {
+      "steps": 5, "quantizer_params": {"dsq": {"learnable": True}}}
+  flags.FLAGS(["train", "--lambda=0.05", "--distortion=ms-ssim"])
+  try:
+    assert flags.FLAGS.lmbda == 0.05 and flags.FLAGS["lmbda"].present
+  finally:
+    flags.FLAGS.unparse_flags()
+  config = train.resolve_config(overrides=dict(distortion="ms-ssim", lmbda=0.05,
+                                               train_glob="x", train_dir=str(tmp_path)))
+  assert config.model_options()["distortion"] == "ms-ssim"

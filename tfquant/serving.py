@@ -94,7 +94,7 @@ def rest_predict(url, model_name, signature, inputs, timeout=60.0):
 
 def latest_version(base_path):
   if not os.path.isdir(base_path):
-    raise FileNotFoundError(f"No exported model at {base_path} (bin/export --out=DIR writes "
+    raise FileNotFoundError(f"No exported model at {base_path} (bin/export --export_dir=DIR writes "
                             "DIR/NAME/VERSION).")
   versions = sorted(int(v) for v in os.listdir(base_path) if v.isdigit())
   if not versions:

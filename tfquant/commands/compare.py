@@ -15,7 +15,9 @@ flags.DEFINE_string("config", None, "Grid config file (configs/grid_*.py).")
 flags.DEFINE_integer("jobs", 1, "Training processes at once.")
 flags.DEFINE_boolean("train", True, "Train unfinished cells (else only evaluate finished).")
 flags.DEFINE_boolean("print_jobs", False, "Only print one bin/train command per cell.")
-flags.DEFINE_string("out_dir", None, "Override the grid's out_dir.")
+flags.DEFINE_string("out", None, "Where the runs and the report go (default: the grid's "
+                    "out_dir).")
+flags.DEFINE_alias("out_dir", "out")
 flags.mark_flag_as_required("config")
 FLAGS = flags.FLAGS
 
@@ -28,8 +30,8 @@ def main(argv):
     grid = compare.load_grid(FLAGS.config)
   except (ValueError, FileNotFoundError) as error:
     sys.exit(f"error: {error}")
-  if FLAGS.out_dir:
-    grid["out_dir"] = FLAGS.out_dir
+  if FLAGS.out:
+    grid["out_dir"] = FLAGS.out
   if FLAGS.print_jobs:
     compare.print_jobs(grid)
     return

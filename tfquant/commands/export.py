@@ -1,6 +1,6 @@
 """Export a trained model as a SavedModel in TF Serving's layout.
 
-  bin/export --model=RUN --out=DIR [--name=tfquant] [--version=N] [--coder=tf|tfc]
+  bin/export --model=RUN --export_dir=DIR [--model_name=tfquant] [--version=N] [--coder=tf|tfc]
 
 Writes DIR/<name>/<version>/ (signatures compress and decompress on .tfq bytes) and
 DIR/models.config. See docs/serving.md.
@@ -15,13 +15,16 @@ from tfquant import commands
 
 flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), saved "
                     "model directory, or zoo:NAME.")
-flags.DEFINE_string("out", None, "Export base directory.")
-flags.DEFINE_string("name", "tfquant", "Model name for TF Serving.")
+flags.DEFINE_string("export_dir", None, "TF Serving's base folder: the SavedModel goes in "
+                    "EXPORT_DIR/MODEL_NAME/VERSION, the config in EXPORT_DIR/models.config.")
+flags.DEFINE_string("model_name", "tfquant", "Model name for TF Serving.")
+flags.DEFINE_alias("out", "export_dir")
+flags.DEFINE_alias("name", "model_name")
 flags.DEFINE_integer("version", None, "Version number (default: one more than the newest).")
 flags.DEFINE_enum("coder", "tf", ["tfc", "tf"], "Entropy coder in the graph: tf (pure-TF "
                   "rANS: stock TensorFlow and TF Serving run it) or tfc "
                   "(tensorflow-compression's range coder; the runtime needs its ops).")
-flags.mark_flags_as_required(["model", "out"])
+flags.mark_flags_as_required(["model", "export_dir"])
 FLAGS = flags.FLAGS
 
 
@@ -30,11 +33,11 @@ def main(argv):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   from tfquant import export, train
   try:
-    path = export.export(train.load_model(FLAGS.model), FLAGS.out, FLAGS.name, FLAGS.version,
-                         FLAGS.coder)
+    path = export.export(train.load_model(FLAGS.model), FLAGS.export_dir, FLAGS.model_name,
+                         FLAGS.version, FLAGS.coder)
   except (ValueError, OSError) as error:
     sys.exit(f"error: {error}")
-  print(f"SavedModel: {path}\nTF Serving config: {os.path.join(FLAGS.out, 'models.config')}")
+  print(f"SavedModel: {path}\nTF Serving config: {os.path.join(FLAGS.export_dir, 'models.config')}")
 
 
 def run():

@@ -1,6 +1,6 @@
 """Serve an exported model on localhost by gRPC and REST, like tensorflow_model_server.
 
-  bin/serve-local --export_dir=DIR [--name=tfquant] [--grpc_port=8500] [--rest_port=8501]
+  bin/serve-local --export_dir=DIR [--model_name=tfquant] [--port=8500] [--rest_api_port=8501]
 
 A development stand-in (see docs/serving.md), not a production server.
 """
@@ -12,10 +12,14 @@ from absl import flags
 
 from tfquant import commands
 
-flags.DEFINE_string("export_dir", None, "Directory given to bin/export --out.")
-flags.DEFINE_string("name", "tfquant", "Model name (a subdirectory of --export_dir).")
-flags.DEFINE_integer("grpc_port", 8500, "gRPC port on 127.0.0.1.")
-flags.DEFINE_integer("rest_port", 8501, "REST port on 127.0.0.1.")
+flags.DEFINE_string("export_dir", None, "The folder bin/export --export_dir wrote.")
+flags.DEFINE_string("model_name", "tfquant", "Model name (a subfolder of --export_dir).")
+flags.DEFINE_integer("port", 8500, "gRPC port on 127.0.0.1 (as tensorflow_model_server).")
+flags.DEFINE_integer("rest_api_port", 8501, "REST port on 127.0.0.1 (as "
+                     "tensorflow_model_server).")
+flags.DEFINE_alias("name", "model_name")
+flags.DEFINE_alias("grpc_port", "port")
+flags.DEFINE_alias("rest_port", "rest_api_port")
 flags.mark_flag_as_required("export_dir")
 FLAGS = flags.FLAGS
 
@@ -23,9 +27,10 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   from tfquant import serving
-  server = serving.LocalModelServer(FLAGS.name, os.path.join(FLAGS.export_dir, FLAGS.name),
-                                    FLAGS.grpc_port, FLAGS.rest_port).start()
-  print(f"Serving {FLAGS.name} v{server.model.version}: gRPC {server.grpc_address}, "
+  server = serving.LocalModelServer(
+      FLAGS.model_name, os.path.join(FLAGS.export_dir, FLAGS.model_name), FLAGS.port,
+      FLAGS.rest_api_port).start()
+  print(f"Serving {FLAGS.model_name} v{server.model.version}: gRPC {server.grpc_address}, "
         f"REST {server.rest_url}", flush=True)
   try:
     while True:

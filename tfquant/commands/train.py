@@ -16,34 +16,62 @@ import sys
 
 from absl import app, flags, logging
 
-from tfquant import commands, train
+from tfquant import commands, models, quantizers, train
 
 FLAGS = flags.FLAGS
+_QUANTIZERS = f"one of {', '.join(quantizers.names())} (or an alias such as U-Q)"
+HELP = {
+    "arch": f"architecture: {', '.join(models.names())}",
+    "ent_quant": f"quantizer for the entropy model (rate): {_QUANTIZERS}",
+    "dec_quant": "quantizer for the decoder (distortion); default: --ent_quant",
+    "z_ent_quant": "hyper-latent z's entropy quantizer; default: --ent_quant",
+    "z_dec_quant": "hyper-latent z's decoder quantizer; default: --dec_quant",
+    "lmbda": "rate-distortion weight λ: loss = λ·MSE (0-255 scale) + bpp, as TFC and "
+             "CompressAI (also --lambda)",
+    "distortion": "mse or ms-ssim; default: the model's (mse)",
+    "context": "minnen2018 / cheng2020 context model: none, serial or checkerboard",
+    "strategy": f"tf.distribute strategy: {', '.join(train.STRATEGIES)}",
+    "precision": f"{' or '.join(train.PRECISIONS)}",
+    "train_glob": "training images: a folder or a glob of PNG/JPEG files",
+    "train_dir": "the run directory (resumes when it holds a run)",
+    "steps": "total training steps (a resume runs up to this)",
+    "lr": "Adam learning rate",
+    "batch_size": "global batch, split across replicas",
+    "patch_size": "training crop side, pixels",
+    "val_glob": "validation images that choose best/ (hard rounding); default: no best/",
+    "val_every": "steps between validations; default: --checkpoint_every",
+}
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:
-    _DEFINE[_field.type](_field.name, None, f"TrainConfig.{_field.name} "
-                         f"(default {_field.default!r}).")
+    _DEFINE[_field.type](_field.name, None, HELP.get(_field.name, _field.name.replace("_", " "))
+                         + f" (default {_field.default!r}).")
+flags.DEFINE_alias("lambda", "lmbda")
 flags.DEFINE_string("config", None, "Python config file defining CONFIG (see configs/).")
-flags.DEFINE_multi_string("set", [], "Nested setting as dotted.key=value (Python literal).")
+flags.DEFINE_multi_string("set", [], "A setting as key=value or dotted.key=value for nested "
+                          "ones (a Python literal), e.g. quantizer_params.dsq.learnable=true.")
 flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices "
                      "(to run --strategy=mirrored without GPUs).")
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 
 def nested_overrides(settings, config_file):
-  """Turns ['a.b.c=1', ...] into {'a': {'b': {'c': 1}}} merged over the config file's dicts."""
+  """Turns ['a.b.c=1', 'd=2', ...] into {'a': {'b': {'c': 1}}, 'd': 2}, nested values merged
+  over the config file's dicts."""
   base = train.load_config_file(config_file) if config_file else {}
   result = {}
   for setting in settings:
     key, sep, raw = setting.partition("=")
-    if not sep or "." not in key:
-      raise app.UsageError(f"--set takes dotted.key=value, got {setting!r}.")
+    if not sep or not key:
+      raise app.UsageError(f"--set takes key=value or dotted.key=value, got {setting!r}")
     try:
       value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
       value = {"true": True, "false": False}.get(raw.lower(), raw)
     top, *path = key.split(".")
+    if not path:
+      result[top] = value
+      continue
     node = result.setdefault(top, dict(base.get(top, {})))
     for part in path[:-1]:
       node = node.setdefault(part, {})

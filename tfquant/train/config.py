@@ -26,6 +26,7 @@ class TrainConfig:
   num_filters: int = 128
   latent_filters: int = None
   context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
+  distortion: str = None  # "mse" or "ms-ssim" (default: the model's, MSE)
   arch_options: dict = dataclasses.field(default_factory=dict)
   train_glob: str = None
   tfds_name: str = None
@@ -122,6 +123,8 @@ class TrainConfig:
       options["latent_filters"] = self.latent_filters
     if self.context is not None:
       options["context"] = self.context
+    if self.distortion is not None:
+      options["distortion"] = self.distortion
     dec = self.dec_quant or self.ent_quant
     options.update(ent_quant=self.quantizer_spec(self.ent_quant),
                    dec_quant=self.quantizer_spec(dec))

@@ -18,8 +18,8 @@ LOCK_FILE = ".lock"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 # What a run *is*: changing one of these on resume would mix two runs in one directory.
-IDENTITY = ("arch", "num_filters", "latent_filters", "context", "ent_quant", "dec_quant",
-            "z_ent_quant", "z_dec_quant", "lmbda", "arch_options")
+IDENTITY = ("arch", "num_filters", "latent_filters", "context", "distortion", "ent_quant",
+            "dec_quant", "z_ent_quant", "z_dec_quant", "lmbda", "arch_options")
 
 
 @contextlib.contextmanager
