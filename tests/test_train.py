@@ -106,6 +106,25 @@ def test_init_from_starts_a_fresh_run_from_another_runs_weights(tmp_path):
     tiny_config(tmp_path, init_from=str(tmp_path / "nothing"))
 
 
+def test_init_from_a_zoo_model_with_other_quantizers(tmp_path):
+  config = tiny_config(tmp_path, num_filters=64, latent_filters=96, ent_quant="universal",
+                       dec_quant="dsq", quantizer_params={"dsq": {"learnable": True}},
+                       init_from="zoo:balle2018-mse-0.01")
+  trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))
+  assert trainer.restore() == 0
+  readers = []
+  for name, model in (("ours", trainer.model), ("zoo", models.load("zoo:balle2018-mse-0.01"))):
+    readers.append(tf.train.load_checkpoint(
+        tf.train.Checkpoint(model=model).write(str(tmp_path / name))))
+  ours, zoo = (r.get_variable_to_shape_map() for r in readers)
+  shared = [k for k in ours if k in zoo and "/_kernel_parameter/" in k]  # the convolutions
+  assert len(shared) >= 10
+  for key in shared:
+    np.testing.assert_array_equal(readers[0].get_tensor(key), readers[1].get_tensor(key))
+  with pytest.raises(ValueError, match="No zoo model 'nothing'"):
+    tiny_config(tmp_path, init_from="zoo:nothing")
+
+
 def test_sth_second_stage_freezes_the_encoder(tmp_path):
   config = tiny_config(tmp_path, ent_quant="sth", steps=12, sth_switch_fraction=0.5)
   trainer = train.Trainer(config, dataset_fn=repeat(fixed_batch()))

@@ -67,6 +67,8 @@ class Cell:
     settings = dict(self.grid["train"], **self.grid["archs"][self.arch])
     settings.update(arch=self.arch, ent_quant=self.pair[0], dec_quant=self.pair[1],
                     lmbda=self.lmbda, train_dir=self.run_dir)
+    if "init_from" in settings:  # may name the cell's λ, e.g. "zoo:balle2018-mse-{lmbda:g}"
+      settings["init_from"] = settings["init_from"].format(lmbda=self.lmbda)
     for key, value in sorted(settings.items()):
       if isinstance(value, dict):
         command += [f"--set={key}.{k}={v!r}" for k, v in sorted(value.items())]

@@ -62,32 +62,56 @@ def save(model, directory, float16=False):
     json.dump(config, f, indent=2, sort_keys=True)
 
 
+def saved_directory(directory):
+  """Where the model that `directory` names was saved: `directory` itself (what `save`
+  wrote), a training run's `model/`, or a zoo entry ("zoo:NAME"); None if it names none."""
+  if directory.startswith(zoo.PREFIX):
+    directory = zoo.path(directory)
+  for candidate in (directory, os.path.join(directory, RUN_MODEL_DIR)):
+    if tf.io.gfile.exists(os.path.join(candidate, CONFIG_FILE)):
+      return candidate
+  return None
+
+
+def _saved(directory):
+  found = saved_directory(directory)
+  if found is None:
+    raise FileNotFoundError(f"No saved model in {directory!r} (missing {CONFIG_FILE}).")
+  with tf.io.gfile.GFile(os.path.join(found, CONFIG_FILE)) as f:
+    return found, json.load(f)
+
+
+def _read_weights(directory, config, model, exact=True):
+  checkpoint = tf.train.Checkpoint(model=model)
+  if config.get("weights") == HALF_WEIGHTS_FILE:
+    _read_half(os.path.join(directory, HALF_WEIGHTS_FILE), checkpoint, exact)
+  else:
+    status = checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX))
+    status.assert_existing_objects_matched() if exact else status.expect_partial()
+
+
 def load(directory):
   """Inverse of `save`: the same architecture, weights and (if finalized) coding tables.
 
   `directory` is what `save` wrote, a training run directory (its final model is in
   `model/`), or "zoo:NAME" for a model shipped with tfquant (`tfquant.zoo`).
   """
-  if directory.startswith(zoo.PREFIX):
-    directory = zoo.path(directory)
-  if not tf.io.gfile.exists(os.path.join(directory, CONFIG_FILE)):
-    if tf.io.gfile.exists(os.path.join(directory, RUN_MODEL_DIR, CONFIG_FILE)):
-      directory = os.path.join(directory, RUN_MODEL_DIR)
-    else:
-      raise FileNotFoundError(f"No saved model in {directory!r} (missing {CONFIG_FILE}).")
-  path = os.path.join(directory, CONFIG_FILE)
-  with tf.io.gfile.GFile(path) as f:
-    config = json.load(f)
+  directory, config = _saved(directory)
   model = create(config["arch"], **config["options"])
   if config["coders"] is not None:
     for name, codec in model.latent_codecs.items():
       codec.prepare_restore(config["coders"][name])
-  checkpoint = tf.train.Checkpoint(model=model)
-  if config.get("weights") == HALF_WEIGHTS_FILE:
-    _read_half(os.path.join(directory, HALF_WEIGHTS_FILE), checkpoint)
-  else:
-    checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
+  _read_weights(directory, config, model)
   return model
+
+
+def read_weights(model, directory):
+  """Reads a saved model's weights into `model`, the same architecture and filters with
+  other quantizers or λ (a fine-tune's start); what `model` lacks or adds is left as is."""
+  directory, config = _saved(directory)
+  if config["arch"] != model.arch:
+    raise ValueError(f"{directory} holds a {config['arch']} model, not {model.arch}.")
+  _read_weights(directory, config, model, exact=False)
 
 
 def _halved(key):
@@ -114,7 +138,7 @@ def _write_half(prefix, path):
     f.write(buffer.getvalue())
 
 
-def _read_half(path, checkpoint):
+def _read_half(path, checkpoint, exact=True):
   """Restores `checkpoint` from `_write_half`'s file (through a float32 checkpoint written
   with the same keys, so restoring matches objects exactly as for a plain save)."""
   with tf.io.gfile.GFile(path, "rb") as f, np.load(io.BytesIO(f.read())) as arrays:
@@ -126,7 +150,9 @@ def _read_half(path, checkpoint):
     prefix = os.path.join(directory, WEIGHTS_PREFIX)
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=tensors)
-    checkpoint.read(prefix).assert_existing_objects_matched()
+    status = checkpoint.read(prefix)
+    status.assert_existing_objects_matched() if exact else status.expect_partial()
 
 
-__all__ = ["CompressionModel", "names", "create", "save", "load"]
+__all__ = ["CompressionModel", "names", "create", "save", "load", "read_weights",
+           "saved_directory"]

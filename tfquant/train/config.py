@@ -50,7 +50,7 @@ class TrainConfig:
   image_summary_every: int = 1000
   max_nonfinite_steps: int = 20
   train_dir: str = None
-  init_from: str = None  # a run directory or checkpoint: starting weights for a fresh run
+  init_from: str = None  # a run, checkpoint or saved model (zoo:NAME): a fresh run's weights
   val_glob: str = None  # images that choose best/ (hard rounding); None: no best/
   val_every: int = None  # steps between validations (default: checkpoint_every)
 
@@ -95,8 +95,9 @@ class TrainConfig:
       problems.append("--val_every needs --val_glob (the images that choose best/)")
     if self.init_from is not None:
       try:
-        initial_checkpoint(self.init_from)
-      except ValueError as error:
+        if models.saved_directory(self.init_from) is None:
+          initial_checkpoint(self.init_from)
+      except (ValueError, FileNotFoundError) as error:
         problems.append(str(error))
     if problems:
       raise ValueError("invalid training configuration: " + "; ".join(problems))

@@ -133,12 +133,16 @@ class Trainer:
   def restore(self):
     """Resumes from the newest checkpoint; returns the step it resumed at (0 if none).
 
-    A fresh run with `init_from` starts from that checkpoint's model weights (not its
-    optimizer, step or data position): a fine-tune to another λ or quantizer pair.
+    A fresh run with `init_from` starts from that checkpoint's (or saved model's, zoo:NAME
+    included) model weights, not its optimizer, step or data position: a fine-tune to
+    another λ or quantizer pair.
     """
     path = self.manager.restore_or_initialize()
     if path:
       logging.info("Resumed from %s at step %d.", path, self.step)
+    elif self.config.init_from and models.saved_directory(self.config.init_from):
+      models.read_weights(self.model, self.config.init_from)
+      logging.info("Started from the weights of the saved model %s.", self.config.init_from)
     elif self.config.init_from:
       source = run_dir.initial_checkpoint(self.config.init_from)
       tf.train.Checkpoint(model=self.model).read(source).expect_partial()

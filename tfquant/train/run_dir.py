@@ -89,7 +89,8 @@ def initial_checkpoint(path):
   if tf.io.gfile.exists(path + ".index"):
     return path
   raise ValueError(f"--init_from={path!r} names no checkpoint (a run directory, its "
-                   "checkpoints/ directory or a checkpoint prefix such as .../ckpt-2000).")
+                   "checkpoints/ directory, a checkpoint prefix such as .../ckpt-2000, or a "
+                   "saved model such as zoo:NAME).")
 
 
 def _run_checkpoint(path):

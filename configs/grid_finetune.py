@@ -1,0 +1,32 @@
+"""The paper's comparison from a common start: every pair of the grid (the AUN-Q anchor too)
+fine-tuned for the same 500 steps from the model zoo's AUN-Q/AUN-Q Ballé18 at each λ
+(N=64, M=96, trained 7000 + 1200 steps on ../shared/data/photos), then evaluated on Kodak.
+
+Unlike the paper (each pair trained from scratch for 1M steps), every cell starts from the
+same weights, so the seed variance that sank grid_mini (docs/RESULTS.md) mostly cancels; what
+it measures is how a quantizer pair moves an already trained model, not what it reaches from
+scratch. 500 steps at 0.3 s on two CPU cores: ~2.5 hours for the 44 runs; `bin/compare`
+resumes. `grid_finetune_seed1.py` repeats three pairs with another seed.
+"""
+import os
+
+from tfquant import data, zoo
+
+_PHOTOS = data.shared_dir("photos") or data.sample_dir()
+_ZOO_LAMBDAS = sorted(zoo.card(name)["config"]["lmbda"] for name in zoo.names()
+                      if name.startswith("balle2018-mse-"))
+
+GRID = dict(
+    out_dir="runs/grid_finetune",
+    archs={"balle2018": dict(num_filters=64, latent_filters=96)},
+    pairs=[("noise", "noise"), ("ste", "ste"), ("universal", "universal"), ("sga", "sga"),
+           ("dsq", "dsq"), ("sth", "sth"), ("noise", "ste"), ("noise", "universal"),
+           ("noise", "dsq"), ("universal", "ste"), ("universal", "dsq")],
+    lambdas=_ZOO_LAMBDAS,
+    train=dict(steps=500, batch_size=8, patch_size=128, lr=1e-4, checkpoint_every=250,
+               summary_every=50, image_summary_every=500,
+               init_from="zoo:balle2018-mse-{lmbda:g}",
+               train_glob=os.path.join(_PHOTOS, "*.png")),
+    eval_images=data.shared_dir("kodak"),
+    baselines={"jpeg": [10, 20, 30, 50, 70, 90], "webp": [10, 30, 50, 70, 90]},
+)
