@@ -27,10 +27,11 @@ def _fail(message, status):
   sys.exit(status)
 
 
-def run(main, errors=(ValueError, OSError)):
+def run(main, errors=(ValueError, OSError), arguments=False):
   """`app.run(main)`, but a bad flag or `app.UsageError` is one `error:` line and exit status
   2 (absl would print every flag first), and `errors` raised by `main` one line and status 1.
-  `--help` shows the command's docstring and flags."""
+  Without `arguments`, a command given any (besides flags) is refused. `--help` shows the
+  command's docstring and flags."""
   command = sys.modules[main.__module__]
   sys.modules["__main__"].__doc__ = command.__doc__
   for flag in flags.FLAGS.get_key_flags_for_module(command.__name__):
@@ -45,6 +46,8 @@ def run(main, errors=(ValueError, OSError)):
 
   def guarded(argv):
     try:
+      if not arguments and len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
       return main(argv)
     except app.UsageError as error:
       _fail(f"{error} (see {name} --help)", 2)

@@ -130,7 +130,7 @@ def load(path):
 
 
 def run():
-  commands.run(main)
+  commands.run(main, arguments=True)
 
 
 if __name__ == "__main__":

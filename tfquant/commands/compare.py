@@ -7,7 +7,7 @@
 
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from tfquant import commands
 
@@ -23,13 +23,9 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   from tfquant import compare
-  try:
-    grid = compare.load_grid(FLAGS.config)
-  except (ValueError, FileNotFoundError) as error:
-    sys.exit(f"error: {error}")
+  grid = compare.load_grid(FLAGS.config)
   if FLAGS.out:
     grid["out_dir"] = FLAGS.out
   if FLAGS.print_jobs:

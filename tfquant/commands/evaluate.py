@@ -97,7 +97,7 @@ def main(argv):
 
 
 def run():
-  commands.run(main)
+  commands.run(main, arguments=True)
 
 
 if __name__ == "__main__":

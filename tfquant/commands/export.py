@@ -7,9 +7,8 @@ DIR/models.config. See docs/serving.md.
 """
 
 import os
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from tfquant import commands
 
@@ -29,14 +28,10 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   from tfquant import export, train
-  try:
-    path = export.export(train.load_model(FLAGS.model), FLAGS.export_dir, FLAGS.model_name,
-                         FLAGS.version, FLAGS.coder)
-  except (ValueError, OSError) as error:
-    sys.exit(f"error: {error}")
+  path = export.export(train.load_model(FLAGS.model), FLAGS.export_dir, FLAGS.model_name,
+                       FLAGS.version, FLAGS.coder)
   print(f"SavedModel: {path}\nTF Serving config: {os.path.join(FLAGS.export_dir, 'models.config')}")
 
 

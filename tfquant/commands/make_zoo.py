@@ -8,9 +8,8 @@ and resumes after any interruption; a finished run is evaluated on Kodak (real f
 its model, configuration, steps, training time and figures are written to tfquant/zoo/<name>.
 """
 
-import sys
 
-from absl import app, flags
+from absl import flags
 
 from tfquant import commands
 
@@ -24,17 +23,13 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   from tfquant import zoo_maker
-  try:
-    zoo_maker.make(FLAGS.config, FLAGS.work_dir, FLAGS.only, FLAGS.train)
-  except (ValueError, FileNotFoundError, FloatingPointError) as error:
-    sys.exit(f"error: {error}")
+  zoo_maker.make(FLAGS.config, FLAGS.work_dir, FLAGS.only, FLAGS.train)
 
 
 def run():
-  commands.run(main)
+  commands.run(main, errors=(ValueError, OSError, FloatingPointError))
 
 
 if __name__ == "__main__":

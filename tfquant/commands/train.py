@@ -12,7 +12,6 @@ overrides the defaults. Nested settings: --set=quantizer_params.dsq.learnable=tr
 import ast
 import dataclasses
 import os
-import sys
 
 from absl import app, flags, logging
 
@@ -80,27 +79,20 @@ def nested_overrides(settings, config_file):
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  del argv
   if FLAGS.cpu_devices:
     train.split_cpu(FLAGS.cpu_devices)
   overrides = {f.name: FLAGS[f.name].value for f in dataclasses.fields(train.TrainConfig)
                if f.name in FLAGS and FLAGS[f.name].present}
   overrides.update(nested_overrides(FLAGS.set, FLAGS.config))
-  try:
-    config = train.resolve_config(FLAGS.config, overrides)
-  except (ValueError, FileNotFoundError) as error:
-    sys.exit(f"error: {error}")
+  config = train.resolve_config(FLAGS.config, overrides)
   logging.set_verbosity(logging.INFO)
-  try:
-    trainer = train.train(config, progress=FLAGS.progress)
-  except (FloatingPointError, ValueError, RuntimeError, OSError) as error:
-    sys.exit(f"error: {error}")
+  trainer = train.train(config, progress=FLAGS.progress)
   print(f"Done at step {trainer.step}; model in {os.path.join(config.train_dir, 'model')}")
 
 
 def run():
-  commands.run(main)
+  commands.run(main, errors=(ValueError, OSError, FloatingPointError, RuntimeError))
 
 
 if __name__ == "__main__":
