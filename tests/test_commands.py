@@ -147,8 +147,9 @@ def test_train_takes_lambda_distortion_and_top_level_settings(tmp_path):
   from absl import flags
   from tfquant import train
   from tfquant.commands import train as command  # (defines its flags in this process)
-  assert command.nested_overrides(["steps=5", "quantizer_params.dsq.learnable=true"], None) == {
-      "steps": 5, "quantizer_params": {"dsq": {"learnable": True}}}
+  base = {"quantizer_params": {"sga": {"decay": 1e-3}}}
+  assert command.nested_overrides(["steps=5", "quantizer_params.dsq.learnable=true"], base) == {
+      "steps": 5, "quantizer_params": {"sga": {"decay": 1e-3}, "dsq": {"learnable": True}}}
   flags.FLAGS(["train", "--lambda=0.05", "--distortion=ms-ssim"])
   try:
     assert flags.FLAGS.lmbda == 0.05 and flags.FLAGS["lmbda"].present

@@ -54,10 +54,9 @@ flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical 
 flags.DEFINE_boolean("progress", True, "Show a progress bar.")
 
 
-def nested_overrides(settings, config_file):
+def nested_overrides(settings, base):
   """Turns ['a.b.c=1', 'd=2', ...] into {'a': {'b': {'c': 1}}, 'd': 2}, nested values merged
-  over the config file's dicts."""
-  base = train.load_config_file(config_file) if config_file else {}
+  over the dicts of `base` (the config file's values)."""
   result = {}
   for setting in settings:
     key, sep, raw = setting.partition("=")
@@ -82,10 +81,11 @@ def main(argv):
   del argv
   if FLAGS.cpu_devices:
     train.split_cpu(FLAGS.cpu_devices)
-  overrides = {f.name: FLAGS[f.name].value for f in dataclasses.fields(train.TrainConfig)
-               if f.name in FLAGS and FLAGS[f.name].present}
-  overrides.update(nested_overrides(FLAGS.set, FLAGS.config))
-  config = train.resolve_config(FLAGS.config, overrides)
+  values = train.load_config_file(FLAGS.config) if FLAGS.config else {}  # read once
+  values.update({f.name: FLAGS[f.name].value for f in dataclasses.fields(train.TrainConfig)
+                 if f.name in FLAGS and FLAGS[f.name].present})
+  values.update(nested_overrides(FLAGS.set, values))
+  config = train.resolve_config(overrides=values)
   logging.set_verbosity(logging.INFO)
   trainer = train.train(config, progress=FLAGS.progress)
   print(f"Done at step {trainer.step}; model in {os.path.join(config.train_dir, 'model')}")
