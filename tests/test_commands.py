@@ -48,10 +48,13 @@ def bad_invocations(tmp):
 
 def test_bad_invocations_fail_with_one_error_line(tmp_path):
   cases = bad_invocations(str(tmp_path))
+  # As from a shell: the commands' own TensorFlow log level, whatever this process set.
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
   processes = []
   for start in range(0, len(cases), 4):  # four TensorFlow start-ups at a time
     batch = [subprocess.Popen([sys.executable, os.path.join(REPO, "bin", args[0]), *args[1:]],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env=env)
              for args, _ in cases[start:start + 4]]
     processes += [(p, *p.communicate(timeout=300)) for p in batch]
   wrong = []
