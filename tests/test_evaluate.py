@@ -146,6 +146,11 @@ def test_rd_plot_tells_a_dozen_curves_apart_and_fits_the_learned_ones(tmp_path, 
 def test_grid_smoke_end_to_end(tmp_path):
   grid = compare.load_grid(os.path.join(REPO, "configs", "grid_smoke.py"))
   grid["out_dir"] = str(tmp_path / "grid")
+  images = tmp_path / "images"  # two images evaluate every cell as well as six, in a third
+  images.mkdir()
+  for path in data.image_paths(data.sample_dir())[:2]:
+    (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
+  grid["eval_images"] = str(images)
   jobs = subprocess.run([sys.executable, os.path.join(REPO, "bin", "compare"),
                          "--config=configs/grid_smoke.py", "--print_jobs"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
