@@ -212,3 +212,24 @@ def test_bd_overlap_is_reported_and_little_overlap_is_marked():
   assert compare._signed(-8.0, 2, overlap=0.9) == "-8.00"
   row = compare.bd_row(anchor, high)
   assert row["overlap"]["bd_rate_psnr"] < evaluate.BD_MIN_OVERLAP
+
+
+def test_results_json_damaged_or_foreign_is_one_value_error(tmp_path):
+  """Truncated, byte-substituted and wrongly typed results files: parsed, or ValueError."""
+  good = json.dumps({"name": "BPG", "results": {"bpp": [0.2, 0.5], "psnr-rgb": [28, 31]}})
+  cases = [good[:n].encode() for n in range(0, len(good), 5)]
+  cases += [b'{"results": 5}', b'{"results": {"bpp": 5, "psnr": 3}}', b'[1, 2]',
+            b'{"points": 3}', b'{"points": [{"mean": 1}]}',
+            b'{"results": {"bpp": [0.1, null], "psnr-rgb": [1, 2]}}']
+  rng = np.random.RandomState(0)
+  for _ in range(200):
+    damaged = bytearray(good.encode())
+    damaged[rng.randint(len(damaged))] = rng.randint(256)
+    cases.append(bytes(damaged))
+  path = tmp_path / "r.json"
+  for case in cases:
+    path.write_bytes(case)
+    try:
+      evaluate.curves(evaluate.load_points(str(path)))
+    except ValueError:
+      pass

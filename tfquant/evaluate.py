@@ -228,10 +228,18 @@ def load_points(json_path):
       results = json.load(f)
     except json.JSONDecodeError as error:
       raise ValueError(f"{json_path} is not JSON ({error}).") from None
-  if isinstance(results, dict) and "points" in results:
-    return results["points"]
-  if isinstance(results, dict) and isinstance(results.get("results"), dict):
-    return _points_from_compressai(results, json_path)
+  try:
+    if isinstance(results, dict) and "points" in results:
+      points = results["points"]
+    elif isinstance(results, dict) and isinstance(results.get("results"), dict):
+      points = _points_from_compressai(results, json_path)
+    else:
+      points = None
+    if points is not None:
+      curves(points)  # every point has a label and numeric means
+      return points
+  except (TypeError, KeyError, AttributeError, ValueError) as error:
+    raise ValueError(f"{json_path}: malformed results ({error})") from None
   raise ValueError(f"{json_path} is neither bin/evaluate's results ({{\"points\": [...]}}) "
                    "nor CompressAI's ({\"name\", \"results\": {\"bpp\", \"psnr-rgb\", "
                    "\"ms-ssim\"}}).")

@@ -74,8 +74,6 @@ def main(argv):
                                         coder=FLAGS.coder)
     print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
           f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
-  except (BitstreamError, ValueError, OSError) as error:
-    sys.exit(f"error: {error}")
   except tf.errors.ResourceExhaustedError:
     sys.exit("error: out of memory while coding; use a smaller image or a machine with more "
              "memory.")
@@ -83,22 +81,16 @@ def main(argv):
     sys.exit(f"error: TensorFlow failed while coding: {error.message.strip().splitlines()[0]}")
 
 
-def is_model(path):
-  return path.startswith(zoo.PREFIX) or any(
-      os.path.isfile(os.path.join(path, *parts, models.CONFIG_FILE))
-      for parts in ((), (models.RUN_MODEL_DIR,)))
-
-
 def model_paths(given):
   """The models that --model values name: a directory that is no model itself gives every
   model in it."""
   paths = []
   for path in given or []:
-    if is_model(path) or not os.path.isdir(path):
+    if models.saved_directory(path) or not os.path.isdir(path):
       paths.append(path)  # (a checkpoint, or a missing path that `load` reports)
       continue
     inside = sorted(os.path.join(path, entry) for entry in os.listdir(path)
-                    if is_model(os.path.join(path, entry)))
+                    if models.saved_directory(os.path.join(path, entry)))
     if not inside:
       raise FileNotFoundError(f"{path} holds no model (saved models or training runs)")
     paths += inside
@@ -125,7 +117,7 @@ def load(path):
   from tfquant import train
   model = train.load_model(path)
   if not model.finalized:
-    sys.exit(f"error: {path} holds a model without coding tables (not finalized).")
+    raise ValueError(f"{path} holds a model without coding tables (not finalized)")
   return model
 
 

@@ -88,8 +88,6 @@ def main(argv):
     csv_path = evaluate.save_points(points, FLAGS.out)
     compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
     print(f"Wrote {FLAGS.out}, {csv_path} and {compressai} (CompressAI's format)")
-  except (ValueError, OSError) as error:
-    sys.exit(f"error: {error}")
   except tf.errors.ResourceExhaustedError:
     sys.exit("error: out of memory while coding; use smaller images or more memory.")
   except tf.errors.OpError as error:
