@@ -121,6 +121,13 @@ def test_init_from_a_zoo_model_with_other_quantizers(tmp_path):
   assert len(shared) >= 10
   for key in shared:
     np.testing.assert_array_equal(readers[0].get_tensor(key), readers[1].get_tensor(key))
+  # finalize builds z's tables from the run's own prior (it once restored the zoo's, deferred)
+  z_codec = trainer.model.latent_codecs["z"]
+  for variable in z_codec.trainable_variables:
+    variable.assign(variable * 1.5)
+  trainer.model.finalize()
+  zoo_cdf = models.load("zoo:balle2018-mse-0.01").latent_codecs["z"].tables().cdf
+  assert not np.array_equal(z_codec.tables().cdf.numpy(), zoo_cdf.numpy())
   with pytest.raises(ValueError, match="No zoo model 'nothing'"):
     tiny_config(tmp_path, init_from="zoo:nothing")
 

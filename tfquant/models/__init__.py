@@ -81,13 +81,12 @@ def _saved(directory):
     return found, json.load(f)
 
 
-def _read_weights(directory, config, model, exact=True):
+def _read_weights(directory, config, model):
   checkpoint = tf.train.Checkpoint(model=model)
   if config.get("weights") == HALF_WEIGHTS_FILE:
-    _read_half(os.path.join(directory, HALF_WEIGHTS_FILE), checkpoint, exact)
+    _read_half(os.path.join(directory, HALF_WEIGHTS_FILE), checkpoint)
   else:
-    status = checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX))
-    status.assert_existing_objects_matched() if exact else status.expect_partial()
+    checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
 
 
 def load(directory):
@@ -107,11 +106,40 @@ def load(directory):
 
 def read_weights(model, directory):
   """Reads a saved model's weights into `model`, the same architecture and filters with
-  other quantizers or λ (a fine-tune's start); what `model` lacks or adds is left as is."""
-  directory, config = _saved(directory)
-  if config["arch"] != model.arch:
-    raise ValueError(f"{directory} holds a {config['arch']} model, not {model.arch}.")
-  _read_weights(directory, config, model, exact=False)
+  other quantizers or λ (a fine-tune's start); what `model` lacks or adds is left as is.
+
+  The saved model is loaded whole and its variables copied by object path: a partial
+  checkpoint read would defer what `model` lacks yet (its coding tables) and restore the
+  source's stale tables into them at `finalize`, long after the read.
+  """
+  source = load(directory)
+  if source.arch != model.arch:
+    raise ValueError(f"{directory} holds a {source.arch} model, not {model.arch}.")
+  if not _copy_shared_variables(source, model, directory):
+    raise ValueError(f"{directory} shares no weights with this {model.arch} model.")
+
+
+def _copy_shared_variables(source, target, directory, path="model", seen=None):
+  """Assigns each variable of `target` the one of `source` at the same object path;
+  returns how many were copied (an object reached by two paths counts once)."""
+  view = tf.train.TrackableView
+  seen = set() if seen is None else seen
+  theirs = view.children(source)
+  copied = 0
+  for name, child in view.children(target).items():
+    counterpart = theirs.get(name)
+    if counterpart is None or id(child) in seen:
+      continue
+    seen.add(id(child))
+    if isinstance(child, tf.Variable):
+      if child.shape != counterpart.shape:
+        raise ValueError(f"{directory}: {path}/{name} is {counterpart.shape.as_list()}, this "
+                         f"model's {child.shape.as_list()} (other filters?).")
+      child.assign(counterpart)
+      copied += 1
+    else:
+      copied += _copy_shared_variables(counterpart, child, directory, f"{path}/{name}", seen)
+  return copied
 
 
 def _halved(key):
@@ -138,7 +166,7 @@ def _write_half(prefix, path):
     f.write(buffer.getvalue())
 
 
-def _read_half(path, checkpoint, exact=True):
+def _read_half(path, checkpoint):
   """Restores `checkpoint` from `_write_half`'s file (through a float32 checkpoint written
   with the same keys, so restoring matches objects exactly as for a plain save)."""
   with tf.io.gfile.GFile(path, "rb") as f, np.load(io.BytesIO(f.read())) as arrays:
@@ -150,8 +178,7 @@ def _read_half(path, checkpoint, exact=True):
     prefix = os.path.join(directory, WEIGHTS_PREFIX)
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=tensors)
-    status = checkpoint.read(prefix)
-    status.assert_existing_objects_matched() if exact else status.expect_partial()
+    checkpoint.read(prefix).assert_existing_objects_matched()
 
 
 __all__ = ["CompressionModel", "names", "create", "save", "load", "read_weights",
