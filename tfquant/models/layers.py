@@ -27,8 +27,23 @@ def gdn(name, inverse=False):
   return tfc.GDN(inverse=inverse, name=name)
 
 
+class Sequential(tf.keras.Sequential):
+  """Keras's Sequential, tracked the same way (checkpoints and saved models read as before),
+  minus its functional-graph inference: on every new input shape Keras runs all the layers
+  once more on symbolic inputs, a quarter of a model's tracing time here. Each layer builds
+  on its first call instead."""
+
+  def build(self, input_shape=None):
+    self.built = True
+
+  def call(self, inputs):  # pylint: disable=arguments-differ
+    for layer in self.layers:
+      inputs = layer(inputs)
+    return inputs
+
+
 def sequential(name, layers):
-  return tf.keras.Sequential(layers, name=name)
+  return Sequential(layers, name=name)
 
 
 def gdn_transforms(num_filters, latent_filters):

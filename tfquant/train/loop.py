@@ -306,5 +306,6 @@ def make_train_step(model, optimizer):
 def fit(model, dataset, steps, learning_rate=1e-4, optimizer=None):
   """Trains `model` for `steps` batches on one device; returns the per-step metrics."""
   optimizer = optimizer or tf.keras.optimizers.Adam(learning_rate)
+  optimizer.build(model.trainable_variables)  # slots made inside the step would trace it twice
   train_step = make_train_step(model, optimizer)
   return [{k: float(v) for k, v in train_step(x).items()} for x in dataset.take(steps)]
