@@ -92,6 +92,14 @@ def test_without_validation_images_there_is_no_best(tmp_path):
     tiny_config(tmp_path, val_every=5)
 
 
+def test_ml_collections_override_form_is_a_nested_setting():
+  argv = ["train", "--config.arch_options.distortion=ms-ssim", "--config.lr", "0.5",
+          "--config=configs/balle2018.py", "--lambda=0.02"]
+  assert train.config_overrides_as_set(argv) == [
+      "train", "--set=arch_options.distortion=ms-ssim", "--set=lr=0.5",
+      "--config=configs/balle2018.py", "--lambda=0.02"]
+
+
 def test_init_from_starts_a_fresh_run_from_another_runs_weights(tmp_path):
   source = tiny_config(tmp_path, steps=10, train_dir=str(tmp_path / "source"))
   trained = train.train(source, progress=False).model

@@ -5,13 +5,15 @@
 
 Every field of tfquant.train.TrainConfig is a flag; flags you give override --config, which
 overrides the defaults. Nested settings: --set=quantizer_params.dsq.learnable=true
---set=arch_options.center=integer. Calling again with the same --train_dir resumes;
+--set=arch_options.center=integer, or in ml_collections' form
+--config.arch_options.distortion=ms-ssim. Calling again with the same --train_dir resumes;
 --steps is the total.
 """
 
 import ast
 import dataclasses
 import os
+import sys
 
 from absl import app, flags, logging
 
@@ -92,6 +94,7 @@ def main(argv):
 
 
 def run():
+  sys.argv = train.config_overrides_as_set(sys.argv)
   commands.run(main, errors=(ValueError, OSError, FloatingPointError, RuntimeError))
 
 

@@ -22,7 +22,8 @@ a run's best/ or checkpoints/ckpt-N (every command's --model does).
 import contextlib
 
 from tfquant import data
-from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig, load_config_file,
+from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig,
+                                  config_overrides_as_set, load_config_file,
                                   load_python_config, resolve_config)
 from tfquant.train.loop import (Trainer, fit, is_chief, make_dataset, make_strategy,
                                 make_train_step, split_cpu)
@@ -44,7 +45,8 @@ def train(config, dataset_fn=None, progress=True):
   return trainer
 
 
-__all__ = ["CONFIG_FILE", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer", "fit",
+__all__ = ["CONFIG_FILE", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer",
+           "config_overrides_as_set", "fit",
            "initial_checkpoint", "is_chief", "load_config_file", "load_model",
            "load_python_config", "lock", "make_dataset", "make_strategy", "make_train_step",
            "resolve_config", "split_cpu", "train", "write_config"]

@@ -170,3 +170,15 @@ def resolve_config(config_file=None, overrides=None):
     raise ValueError(f"Unknown configuration keys: {sorted(unknown)}.")
   return TrainConfig(**values).validate()
 
+
+def config_overrides_as_set(argv):
+  """ml_collections' override form, `--config.KEY=VALUE` or `--config.KEY VALUE`, as
+  `--set=KEY=VALUE` (why not ml_collections itself: README, Training)."""
+  result, rest = [argv[0]], iter(argv[1:])
+  for argument in rest:
+    if argument.startswith(("--config.", "-config.")):
+      key, sep, value = argument.split(".", 1)[1].partition("=")
+      result.append(f"--set={key}={value if sep else next(rest, '')}")
+    else:
+      result.append(argument)
+  return result
