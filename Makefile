@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test stress demo bench clean
+.PHONY: install test stress demo bench bench-peers clean
 
 install: $(STAMP)
 
@@ -29,5 +29,17 @@ demo: install
 bench: install
 	$(BIN)/python -m benchmarks.run
 
+# The peers (CompressAI on torch) live in their own environment, never in `make test` or CI.
+PEERS_VENV ?= .venv-peers
+PEERS_PACKAGES := torch==2.14.1 torchvision==0.29.1 compressai==1.2.8
+
+$(PEERS_VENV)/.installed:
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet $(PEERS_PACKAGES)
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	PEERS_PYTHON=$(PEERS_VENV)/bin/python $(BIN)/python -m benchmarks.run peers
+
 clean:
-	rm -rf $(VENV) build *.egg-info demo_out
+	rm -rf $(VENV) $(PEERS_VENV) build *.egg-info demo_out

@@ -15,8 +15,11 @@ from benchmarks import common
 from tfquant import data, models
 
 CONFIGS = {
-    "balle2017": dict(num_filters=128, latent_filters=128),
-    "balle2018": dict(num_filters=128, latent_filters=192),
+    "balle2017": dict(arch="balle2017", num_filters=128, latent_filters=128),
+    "balle2018": dict(arch="balle2018", num_filters=128, latent_filters=192),
+    # one Gaussian with a mean: symbols under (scale, shift) tables, group by group
+    "minnen2018-checkerboard": dict(arch="minnen2018", context="checkerboard",
+                                    num_filters=192, latent_filters=192),
 }
 TRAIN_STEPS = 200
 
@@ -29,9 +32,8 @@ def latent_bits(model, image):
   return {name: float(out[f"bpp_{name}"]) * pixels for name in model.latent_codecs}
 
 
-def bench_arch(arch, paths):
-  model = models.create(arch, ent_quant="universal", dec_quant="dsq", lmbda=0.01,
-                        **CONFIGS[arch])
+def bench_model(name, paths):
+  model = models.create(ent_quant="universal", dec_quant="dsq", lmbda=0.01, **CONFIGS[name])
   common.quick_train(model, TRAIN_STEPS)
   model.finalize()
   images = [data.read_image(p) for p in paths]
@@ -53,7 +55,7 @@ def bench_arch(arch, paths):
       ideal[name] += bits
     pixels += image.shape[0] * image.shape[1]
   return {
-      "filters": CONFIGS[arch],
+      "filters": CONFIGS[name],
       "encode_seconds_per_image": float(np.mean(encode)),
       "decode_seconds_per_image": float(np.mean(decode)),
       "bpp": sum(coded.values()) / pixels,
@@ -66,7 +68,7 @@ def run():
   paths, dataset = common.kodak_paths()
   return {"dataset": dataset, "images": len(paths), "train_steps": TRAIN_STEPS,
           "machine": common.machine(),
-          "archs": {arch: bench_arch(arch, paths) for arch in CONFIGS}}
+          "archs": {name: bench_model(name, paths) for name in CONFIGS}}
 
 
 def table(result):
@@ -75,7 +77,7 @@ def table(result):
       f"({result['machine']['cpus']} CPUs, TF {result['machine']['tensorflow']}, "
       f"{result['machine']['date']}); models trained {result['train_steps']} steps "
       "(U-Q / DS-Q). Goal: coded/ideal ≤ 1.005 on the latents.", "",
-      "| arch | filters | encode s/img | decode s/img | bpp | coded/ideal per latent | all |",
+      "| model | filters | encode s/img | decode s/img | bpp | coded/ideal per latent | all |",
       "|---|---|---|---|---|---|---|",
   ]
   for arch, r in result["archs"].items():
