@@ -82,7 +82,9 @@ def test_coded_bytes_close_to_ideal(arch):
   ideal_bytes = float(model(x, training=False)["bpp"]) * image.shape[0] * image.shape[1] / 8
   actual = coded_bytes(pieces)
   assert actual <= 1.01 * ideal_bytes + 8, (actual, ideal_bytes)
-  assert actual >= 0.99 * ideal_bytes - 8, (actual, ideal_bytes)
+  # Below the ideal is possible: an outlier escaped past the tables costs fewer bits than
+  # −log2 of its (bounded) likelihood; seen at −2% on a briefly trained model.
+  assert actual >= 0.95 * ideal_bytes - 8, (actual, ideal_bytes)
 
 
 @pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
