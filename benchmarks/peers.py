@@ -91,7 +91,8 @@ def ratios(seconds):
 
 def table(result):
   machine = result["machine"]
-  lines = [f"{machine['cpus']} CPUs, {machine['date']}; {', '.join(result['versions'].values())}; "
+  versions = ", ".join(dict.fromkeys(result["versions"].values()))
+  lines = [f"{machine['cpus']} CPUs, {machine['date']}; {versions}; "
            f"coding: {result['images']} {result['dataset']} images per process after a warm-up "
            f"image, training: {result['train_steps']} steps after a warm-up step; median of "
            f"{result['rounds']} round-robin rounds.", "",
