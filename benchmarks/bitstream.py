@@ -9,7 +9,6 @@ warm-up image each), and decoded. Goals: file size ≤ 1.02× and encode / decod
 `tfc`; container overhead (file size − Σ string lengths) ≤ 32 bytes.
 """
 
-import time
 
 import numpy as np
 
@@ -25,12 +24,6 @@ MODELS = {
 TRAIN_STEPS = 200
 
 
-def timed(function, *args, **kwargs):
-  start = time.perf_counter()
-  result = function(*args, **kwargs)
-  return result, time.perf_counter() - start
-
-
 def measure(options, images):
   model = models.create(**options, ent_quant="universal", dec_quant="dsq", lmbda=0.01)
   common.quick_train(model, TRAIN_STEPS)
@@ -41,9 +34,9 @@ def measure(options, images):
     coding.decode(model, coding.encode(model, images[0], coder=coder))
   for image in images:
     for coder, stat in stats.items():
-      payload, seconds = timed(coding.encode, model, image, coder=coder)
+      payload, seconds = common.timed(coding.encode, model, image, coder=coder)
       stat["encode"].append(seconds)
-      decoded, seconds = timed(coding.decode, model, payload)
+      decoded, seconds = common.timed(coding.decode, model, payload)
       stat["decode"].append(seconds)
       assert decoded.shape == image.shape
       stat["bytes"] += len(payload)

@@ -29,6 +29,13 @@ def quick_train(model, steps, patch_size=128, batch_size=8, learning_rate=1e-3):
   return train.fit(model, dataset, steps, learning_rate=learning_rate)
 
 
+def timed(function, *args, **kwargs):
+  """(function's result, seconds it took)."""
+  start = time.perf_counter()
+  result = function(*args, **kwargs)
+  return result, time.perf_counter() - start
+
+
 def machine():
   return {"cpus": os.cpu_count(), "python": platform.python_version(),
           "tensorflow": tf.__version__, "date": time.strftime("%Y-%m-%d")}

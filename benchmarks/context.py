@@ -6,7 +6,6 @@ Cheng20's mixture 16 binary decisions), with TFC's range coder, on the first `SP
 Kodak images after one warm-up image. The rate side is `context_rate`.
 """
 
-import time
 
 import numpy as np
 
@@ -22,21 +21,15 @@ SPEED_IMAGES = 3
 CODING = "tables+hoisted-kernels"  # what coded the results (older results predate both)
 
 
-def timed(function, *args):
-  start = time.perf_counter()
-  out = function(*args)
-  return out, time.perf_counter() - start
-
-
 def speed(arch, context, images):
   model = models.create(arch, context=context, **SPEED_CONFIGS[arch])
   model.finalize()
   model.decompress(*model.compress(images[0][:64, :64]))  # trace once
   encode, decode = [], []
   for image in images[1:SPEED_IMAGES + 1]:
-    pieces, seconds = timed(model.compress, image)
+    pieces, seconds = common.timed(model.compress, image)
     encode.append(seconds)
-    _, seconds = timed(model.decompress, *pieces)
+    _, seconds = common.timed(model.decompress, *pieces)
     decode.append(seconds)
   return {"encode_seconds_per_image": float(np.mean(encode)),
           "decode_seconds_per_image": float(np.mean(decode))}

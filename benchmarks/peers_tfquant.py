@@ -8,11 +8,11 @@ timed after one warm-up item, printed as one JSON line.
 import json
 import resource
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
 
+from benchmarks import common
 from benchmarks.tfc_reference import ReferenceBalle2018
 from tfquant import data, models, train
 
@@ -29,19 +29,13 @@ CODING = {
 BATCH, PATCH = 8, 256
 
 
-def timed(function, *args):
-  start = time.perf_counter()
-  out = function(*args)
-  return out, time.perf_counter() - start
-
-
 def coding(task, paths):
   model = models.create(**CODING[task])
   model.finalize()
   encode, decode = [], []
   for index, path in enumerate(paths):
-    pieces, encode_seconds = timed(model.compress, data.read_image(path))
-    _, decode_seconds = timed(model.decompress, *pieces)
+    pieces, encode_seconds = common.timed(model.compress, data.read_image(path))
+    _, decode_seconds = common.timed(model.decompress, *pieces)
     if index:  # the first is the warm-up
       encode.append(encode_seconds)
       decode.append(decode_seconds)
@@ -56,13 +50,11 @@ def training(task, steps):
     model(tf.zeros([1, 64, 64, 3]))
   else:
     model = models.create("balle2018", **filters)
-  optimizer = tf.keras.optimizers.Adam(1e-4)
-  optimizer.build(model.trainable_variables)
-  step = train.make_train_step(model, optimizer)
+  step = train.make_train_step(model, tf.keras.optimizers.Adam(1e-4))
   x = tf.constant(np.random.RandomState(0).uniform(size=(BATCH, PATCH, PATCH, 3)), tf.float32)
   times = []
   for index in range(steps + 1):
-    _, seconds = timed(lambda: float(step(x)["loss"]))
+    _, seconds = common.timed(lambda: float(step(x)["loss"]))
     if index:  # the first traces
       times.append(seconds)
   return {"step": times}

@@ -291,6 +291,7 @@ class Trainer:
 
 def make_train_step(model, optimizer):
   """A compiled single-device step, for quick experiments (`fit`) and benchmarks."""
+  optimizer.build(model.trainable_variables)  # slots made inside the step would trace it twice
 
   @tf.function
   def train_step(x):
@@ -306,6 +307,5 @@ def make_train_step(model, optimizer):
 def fit(model, dataset, steps, learning_rate=1e-4, optimizer=None):
   """Trains `model` for `steps` batches on one device; returns the per-step metrics."""
   optimizer = optimizer or tf.keras.optimizers.Adam(learning_rate)
-  optimizer.build(model.trainable_variables)  # slots made inside the step would trace it twice
   train_step = make_train_step(model, optimizer)
   return [{k: float(v) for k, v in train_step(x).items()} for x in dataset.take(steps)]
