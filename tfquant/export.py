@@ -41,13 +41,16 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   module.weights = list(model.variables)
   module.trainable_weights = list(model.trainable_variables)
 
-  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")])
+  # Graph control flow here is explicit (tf.cond, tf.while_loop): no AutoGraph, faster traces.
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")],
+               autograph=False)
   def compress(image):
     # pylint: disable=protected-access
     image_shape, checksum, *strings = model._compress(image, coder=coder)
     return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksum, strings)}
 
-  @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")])
+  @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")],
+               autograph=False)
   def decompress(bitstream_bytes):
     image_shape, checksum, strings = graph_container.unpack(
         bitstream_bytes, prefix, model.num_strings, max_pixels)
@@ -61,7 +64,8 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
     with tf.control_dependencies(checks):
       return {"image": tf.identity(image)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")])
+  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")],
+               autograph=False)
   def forward(x):
     result = model(x, training=True)
     return {k: result[k] for k in ("loss", "bpp", "mse")}

@@ -197,7 +197,10 @@ class CompressionModel(tf.keras.Model):
         signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)] + [
             tf.TensorSpec([1], tf.string)] * self.num_strings
         function = functools.partial(self._decompress, coder=coder, dithered=dithered)
-      self._graphs.functions[key] = tf.function(function, input_signature=signature)
+      # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
+      # re-transpile every layer's source, a large part of each trace.
+      self._graphs.functions[key] = tf.function(function, input_signature=signature,
+                                                autograph=False)
     return self._graphs.functions[key]
 
   def _dither_value(self, seed):

@@ -23,8 +23,22 @@ def up(filters, kernel, stride, activation=None, name=None, kernel_parameter="rd
                           kernel_initializer=kernel_initializer, name=name)
 
 
+class GDN(tfc.GDN):
+  """TFC's GDN with its fixed α and ε read as Python numbers: its `call` branches on them,
+  which in a graph traced without AutoGraph (see `train.make_train_step`) needs them known."""
+
+  @property
+  def alpha(self):
+    return super().alpha if callable(self.alpha_parameter) else float(self.alpha_parameter)
+
+  @property
+  def epsilon(self):
+    return (super().epsilon if callable(self.epsilon_parameter)
+            else float(self.epsilon_parameter))
+
+
 def gdn(name, inverse=False):
-  return tfc.GDN(inverse=inverse, name=name)
+  return GDN(inverse=inverse, name=name)
 
 
 class Sequential(tf.keras.Sequential):
