@@ -9,7 +9,6 @@ BD-rate over several λ).
 import numpy as np
 
 from benchmarks import common
-from benchmarks.context import timed
 from tfquant import data, evaluate, models
 
 BUDGET = dict(arch="cheng2020", num_filters=64, lmbda=0.0075, steps=1000, learning_rate=1e-3)
@@ -20,15 +19,15 @@ LAST_STEPS = 100  # the training loss reported is the mean over these
 def same_budget(context, images):
   model = models.create(BUDGET["arch"], context=context, ent_quant="universal", dec_quant="dsq",
                         num_filters=BUDGET["num_filters"], lmbda=BUDGET["lmbda"])
-  history, train_seconds = timed(common.quick_train, model, BUDGET["steps"], 128, 8,
+  history, train_seconds = common.timed(common.quick_train, model, BUDGET["steps"], 128, 8,
                                  BUDGET["learning_rate"])
   model.finalize()
   model.decompress(*model.compress(images[0][:64, :64]))  # trace once
   bits, pixels, psnrs, encode, decode = 0, 0, [], [], []
   for image in images:
-    pieces, seconds = timed(model.compress, image)
+    pieces, seconds = common.timed(model.compress, image)
     encode.append(seconds)
-    reconstruction, seconds = timed(model.decompress, *pieces)
+    reconstruction, seconds = common.timed(model.decompress, *pieces)
     decode.append(seconds)
     bits += 8 * sum(len(p.numpy()[0]) for p in pieces[2:])
     pixels += image.shape[0] * image.shape[1]
