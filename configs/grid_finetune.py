@@ -19,10 +19,11 @@ _ZOO_LAMBDAS = sorted(zoo.card(name)["config"]["lmbda"] for name in zoo.names()
 GRID = dict(
     out_dir="runs/grid_finetune",
     archs={"balle2018": dict(num_filters=64, latent_filters=96)},
-    # the anchor and the pairs repeated with seed 1 first, so a partial grid reports them
+    # the anchor and the pairs repeated with seed 1 first, then the two that change one side of
+    # U-Q/DS-Q, so a partial grid reports them
     pairs=[("noise", "noise"), ("universal", "dsq"), ("noise", "ste"), ("ste", "ste"),
-           ("universal", "universal"), ("sga", "sga"), ("dsq", "dsq"), ("sth", "sth"),
-           ("noise", "universal"), ("noise", "dsq"), ("universal", "ste")],
+           ("noise", "dsq"), ("universal", "ste"), ("universal", "universal"), ("sga", "sga"),
+           ("dsq", "dsq"), ("sth", "sth"), ("noise", "universal")],
     lambdas=_ZOO_LAMBDAS,
     train=dict(steps=500, batch_size=8, patch_size=128, lr=1e-4, checkpoint_every=250,
                summary_every=50, image_summary_every=500,
