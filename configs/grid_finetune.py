@@ -5,8 +5,8 @@ fine-tuned for the same 500 steps from the model zoo's AUN-Q/AUN-Q Ballé18 at e
 Unlike the paper (each pair trained from scratch for 1M steps), every cell starts from the
 same weights, so the seed variance that sank grid_mini (docs/RESULTS.md) mostly cancels; what
 it measures is how a quantizer pair moves an already trained model, not what it reaches from
-scratch. 500 steps at 0.3 s on two CPU cores: ~2.5 hours for the 44 runs; `bin/compare`
-resumes. `grid_finetune_seed1.py` repeats three pairs with another seed.
+scratch. On two CPU cores a run takes ~5 minutes and its Kodak evaluation ~1.4: ~5 hours for
+the 44 runs; `bin/compare` resumes. `grid_finetune_seed1.py` repeats three pairs with another seed.
 """
 import os
 

@@ -1,5 +1,5 @@
 """grid_finetune's anchor, U-Q/DS-Q and AUN-Q/STE-Q again with seed 1 (crops and noise): how
-far another seed moves the fine-tune figures. Twelve runs, about 40 minutes on two cores.
+far another seed moves the fine-tune figures. Twelve runs, about 80 minutes on two cores.
 """
 from grid_finetune import GRID as _FINETUNE
 
