@@ -98,7 +98,16 @@ class CompressionModel(tf.keras.Model):
     return [q for codec in self.latent_codecs.values() for q in codec.quantizer_layers]
 
   def build_variables(self):
-    """Ends a subclass's __init__: records the quantizer specs and creates all variables."""
+    """Ends a subclass's __init__: keeps the entropy side in float32, records the quantizer
+    specs and creates all variables.
+
+    Under a mixed-precision policy only the transforms compute in bfloat16 or float16: the
+    quantizers, the rate and every layer that predicts a probability (hyper transforms,
+    context, entropy parameters) stay float32, so that the rate term keeps its precision and
+    the coding path is the same whatever policy a model was trained under.
+    """
+    for layer in self.entropy._flatten_layers():  # pylint: disable=protected-access
+      layer._set_dtype_policy("float32")  # pylint: disable=protected-access
     for name, codec in self.latent_codecs.items():
       prefix = "" if name == "y" else f"{name}_"
       config = codec.get_config()

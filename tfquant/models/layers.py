@@ -1,15 +1,86 @@
 """Convolution helpers shared by the architectures (TFC's SignalConv2D, 'same' zero padding)."""
 
+import functools
+
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfquant.latent_codecs import ContextHyperpriorCodec, FactorizedCodec, GaussianMixtureCodec
 
 
+@functools.lru_cache(maxsize=None)
+def _inverse_rdft_matrix(height, width):
+  """float64 [2·height·(width//2+1), height·width]: the linear map from TFC's RDFTParameter's
+  (real, imaginary) coefficients to a kernel slice, read off TensorFlow's own inverse FFT by
+  applying it to every unit coefficient (so it agrees with TFC for any coefficients, symmetric
+  or not)."""
+  count = height * (width // 2 + 1)
+  units = tf.reshape(tf.eye(count, dtype=tf.float64), [count, height, width // 2 + 1])
+  zeros = tf.zeros_like(units)
+  norm = tf.constant((height * width) ** 0.5, tf.complex128)
+  rows = [tf.signal.irfft2d(tf.complex(real, imag) * norm, fft_length=[height, width])
+          for real, imag in ((units, zeros), (zeros, units))]
+  return tf.reshape(tf.concat(rows, 0), [2 * count, height * width]).numpy()
+
+
+def rdft_kernel(parameter):
+  """The kernel of TFC's `RDFTParameter` as one matrix product, in float32.
+
+  TFC computes it with an inverse FFT per kernel slice, and its gradient with an FFT per
+  slice: 16,384 five-by-five FFTs each way for a 128→128 layer, half a second of a Ballé18
+  training step on two cores. The same linear map as a matrix product costs milliseconds.
+  Its values agree with TFC's to float32 rounding, not bit for bit, so only training uses it.
+  """
+  height, width, inputs, outputs = parameter.shape
+  coefficients = tf.concat([tf.reshape(parameter.real, [inputs * outputs, -1]),
+                            tf.reshape(parameter.imag, [inputs * outputs, -1])], 1)
+  kernel = tf.matmul(coefficients, tf.constant(_inverse_rdft_matrix(height, width), tf.float32))
+  return tf.transpose(tf.reshape(kernel, [inputs, outputs, height, width]), (2, 3, 0, 1))
+
+
+class SignalConv2D(tfc.SignalConv2D):
+  """TFC's SignalConv2D ('same_zeros', odd kernels), with ops that reach oneDNN's kernels in
+  training and in bfloat16.
+
+  TFC pads inside the convolution ops (EXPLICIT padding), for which oneDNN has no kernel in
+  three places: both gradients in float32, and the transposed convolution — the up layers'
+  forward pass and every layer's input gradient — in bfloat16, where TensorFlow's Eigen
+  fallback is 20–60× slower than float32. So in training, and in any precision below
+  float32, the layer pads first and convolves VALID, crops with a slice (whose gradient is a
+  pad), and computes an RDFT kernel as a matrix product (`rdft_kernel`); every op then runs
+  on oneDNN. The two paths agree to float32 rounding. Outside training in float32 — coding —
+  the ops are TFC's own, so every existing model codes and decodes exactly as before.
+  """
+
+  def call(self, inputs, training=None):  # pylint: disable=arguments-differ
+    if training is not True and self.compute_dtype == "float32":
+      return super().call(inputs)
+    if isinstance(self.kernel_parameter, tfc.RDFTParameter):
+      kernel = tf.cast(rdft_kernel(self.kernel_parameter), self.compute_dtype)
+    else:
+      kernel = self.kernel
+    half = self.kernel_support[0] // 2
+    if self.corr:  # out[j] = Σ_m x[s·j + m − half] k[m]
+      padded = tf.pad(inputs, [[0, 0], [half, half], [half, half], [0, 0]])
+      outputs = tf.nn.conv2d(padded, kernel, self.strides_down, "VALID")
+    else:  # out[j] = Σ_i x[i] k[j + half − s·i]: the full transposed convolution, cropped
+      stride = self.strides_up[0]
+      shape = tf.shape(inputs)
+      full = [shape[0], shape[1] * stride + 2 * half, shape[2] * stride + 2 * half,
+              self.filters]
+      outputs = tf.nn.conv2d_transpose(inputs, tf.transpose(kernel, (0, 1, 3, 2)), full,
+                                       stride, "VALID")
+      outputs = tf.slice(outputs, [0, half, half, 0],
+                         [-1, shape[1] * stride, shape[2] * stride, -1])
+    if self.use_bias:
+      outputs = tf.nn.bias_add(outputs, self.bias)
+    return outputs if self.activation is None else self.activation(outputs)
+
+
 def down(filters, kernel, stride, activation=None, name=None, use_bias=True,
          kernel_initializer="variance_scaling"):
   """Strided correlation (analysis side)."""
-  return tfc.SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=stride,
+  return SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=stride,
                           padding="same_zeros", use_bias=use_bias, activation=activation,
                           kernel_initializer=kernel_initializer, name=name)
 
@@ -17,7 +88,7 @@ def down(filters, kernel, stride, activation=None, name=None, use_bias=True,
 def up(filters, kernel, stride, activation=None, name=None, kernel_parameter="rdft",
        kernel_initializer="variance_scaling"):
   """Up-sampling convolution (synthesis side)."""
-  return tfc.SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=stride,
+  return SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=stride,
                           padding="same_zeros", use_bias=True, activation=activation,
                           kernel_parameter=kernel_parameter,
                           kernel_initializer=kernel_initializer, name=name)

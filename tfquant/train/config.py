@@ -10,7 +10,7 @@ from tfquant import models, quantizers
 from tfquant.train.run_dir import initial_checkpoint
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclasses.dataclass
