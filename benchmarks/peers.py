@@ -8,9 +8,10 @@ untrained: coding time doesn't depend on the weights. Pairs: Ballé18 N=128/M=19
 CompressAI's ScaleHyperprior (training step: batch 8 of 256², λ·MSE + bpp, CompressAI with
 its auxiliary loss as its example trainer does); Minnen18 N=192/M=320 and mbt2018; Cheng20
 N=128 without attention and with one Gaussian (CompressAI's Cheng2020Anchor, serial, and
-Cheng2020AnchorCheckerboard). Goals: serial and checkerboard coding at or under CompressAI's
-time (ratio ≤ 1), checkerboard ≥ 10× faster than serial, training ≥ 1.0× the reference's
-steps/s.
+Cheng2020AnchorCheckerboard). tfquant trains in float32 and in bfloat16
+(`tfquant_bfloat16`), CompressAI in float32. Goals: serial and checkerboard coding at or under
+CompressAI's time (ratio ≤ 1), Ballé18 coding ≤ 0.5×, checkerboard ≥ 10× faster than serial,
+training ≥ 1.0× the reference's steps/s.
 """
 
 import json
@@ -26,7 +27,7 @@ REPO = os.path.dirname(HERE)
 PEERS_PYTHON = os.environ.get("PEERS_PYTHON", os.path.join(REPO, ".venv-peers", "bin", "python"))
 ROUNDS, IMAGES, TRAIN_STEPS = 2, 2, 3
 TASKS = {  # task: the sides that run it
-    "train": ("tfquant", "tfc_reference", "compressai"),
+    "train": ("tfquant", "tfquant_bfloat16", "tfc_reference", "compressai"),
     "hyperprior": ("tfquant", "compressai"),
     "serial_minnen2018": ("tfquant", "compressai"),
     "serial_cheng2020": ("tfquant", "compressai"),
@@ -38,7 +39,8 @@ def command(task, side, paths):
   arguments = [str(TRAIN_STEPS)] if task == "train" else paths
   if side == "compressai":
     return [PEERS_PYTHON, os.path.join(HERE, "peers_compressai.py"), task, *arguments]
-  worker_task = "train_tfc_reference" if side == "tfc_reference" else task
+  worker_task = {"tfc_reference": "train_tfc_reference",
+                 "tfquant_bfloat16": "train_bfloat16"}.get(side, task)
   return [sys.executable, "-m", "benchmarks.peers_tfquant", worker_task, *arguments]
 
 
@@ -78,10 +80,12 @@ def ratios(seconds):
   """tfquant's time ÷ the peer's (below 1: tfquant is faster), and the context goals."""
   out = {}
   for task, sides in seconds.items():
-    ours = sides["tfquant"]
-    for side, theirs in sides.items():
-      if side != "tfquant":
-        out[f"{task} vs {side}"] = {k: ours[k] / theirs[k] for k in ours if k != "peak_rss_mb"}
+    for mine in (s for s in sides if s.startswith("tfquant")):
+      ours = sides[mine]
+      for side, theirs in sides.items():
+        if not side.startswith("tfquant"):
+          name = f"{task} vs {side}" if mine == "tfquant" else f"{task} ({mine}) vs {side}"
+          out[name] = {k: ours[k] / theirs[k] for k in ours if k != "peak_rss_mb"}
   serial = seconds["serial_cheng2020"]["tfquant"]
   board = seconds["checkerboard_cheng2020"]["tfquant"]
   out["cheng2020 serial ÷ checkerboard (tfquant)"] = {k: serial[k] / board[k]

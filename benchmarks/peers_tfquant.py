@@ -1,7 +1,7 @@
 """tfquant's side of `benchmarks.peers` (and the TFC reference's training step): one task,
 timed after one warm-up item, printed as one JSON line.
 
-  python -m benchmarks.peers_tfquant train|train_tfc_reference STEPS
+  python -m benchmarks.peers_tfquant train|train_bfloat16|train_tfc_reference STEPS
   python -m benchmarks.peers_tfquant CODING_TASK IMAGE [IMAGE ...]
 """
 
@@ -49,7 +49,8 @@ def training(task, steps):
     model = ReferenceBalle2018(**filters)
     model(tf.zeros([1, 64, 64, 3]))
   else:
-    model = models.create("balle2018", **filters)
+    precision = "mixed_bfloat16" if task == "train_bfloat16" else "float32"
+    model = models.create("balle2018", precision, **filters)
   step = train.make_train_step(model, tf.keras.optimizers.Adam(1e-4))
   x = tf.constant(np.random.RandomState(0).uniform(size=(BATCH, PATCH, PATCH, 3)), tf.float32)
   times = []

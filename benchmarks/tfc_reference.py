@@ -1,8 +1,11 @@
 """The reference for training speed: Ballé18 written directly with tensorflow-compression's
-layers and entropy models, as in TFC's models/bmshj2018.py (additive noise, no tfquant code)."""
+layers and entropy models, as in TFC's models/bmshj2018.py (additive noise; of tfquant only the
+GDN subclass that lets `train.make_train_step` trace TFC's GDN without AutoGraph)."""
 
 import tensorflow as tf
 import tensorflow_compression as tfc
+
+from tfquant.models.layers import GDN
 
 
 def _conv(filters, kernel, stride, activation, transpose=False, parameter="rdft"):
@@ -19,9 +22,9 @@ class ReferenceBalle2018(tf.keras.Model):
     n, m = num_filters, latent_filters
     self.lmbda = lmbda
     self.analysis = tf.keras.Sequential(
-        [_conv(n, 5, 2, tfc.GDN()) for _ in range(3)] + [_conv(m, 5, 2, None)])
+        [_conv(n, 5, 2, GDN()) for _ in range(3)] + [_conv(m, 5, 2, None)])
     self.synthesis = tf.keras.Sequential(
-        [_conv(n, 5, 2, tfc.GDN(inverse=True), transpose=True) for _ in range(3)] +
+        [_conv(n, 5, 2, GDN(inverse=True), transpose=True) for _ in range(3)] +
         [_conv(3, 5, 2, None, transpose=True)])
     self.hyper_analysis = tf.keras.Sequential(
         [_conv(n, 3, 1, tf.nn.relu), _conv(n, 5, 2, tf.nn.relu), _conv(n, 5, 2, None)])

@@ -1,5 +1,9 @@
 """The models shipped in tfquant/zoo/: loadable by name, documented by their cards, coding."""
 
+import hashlib
+import json
+import os
+
 import numpy as np
 import pytest
 
@@ -7,8 +11,15 @@ from tfquant import coding, models, zoo
 from tests.helpers import hard_forward, sample_image
 
 
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "zoo")
+
+
 def test_every_entry_loads_by_name_and_codes_exactly():
+  """...and as it always has: tests/data/zoo holds each entry's file of the same image, written
+  by an earlier version, with the SHA-256 of its decoded pixels."""
   assert zoo.names(), "the zoo ships at least one model"
+  with open(os.path.join(GOLDEN, "decoded-sha256.json")) as f:
+    golden_pixels = json.load(f)
   for name in zoo.names():
     card = zoo.card(name)
     assert card["steps"] > 0 and card["training_seconds"] > 0
@@ -17,8 +28,14 @@ def test_every_entry_loads_by_name_and_codes_exactly():
     assert model.finalized and model.lmbda == card["config"]["lmbda"]
     image = sample_image(64, 96)
     for coder in coding.coders.NAMES:
-      data = coding.encode(model, image, coder=coder)
-      np.testing.assert_array_equal(coding.decode(model, data), hard_forward(model, image))
+      with open(os.path.join(GOLDEN, f"{name}-{coder}.tfq"), "rb") as f:
+        old_file = f.read()
+      decoded = coding.decode(model, old_file)
+      assert hashlib.sha256(np.asarray(decoded).tobytes()).hexdigest() == golden_pixels[
+          f"{name}-{coder}"], f"{name} ({coder}) decodes its old file to other pixels"
+      np.testing.assert_array_equal(decoded, hard_forward(model, image))
+      assert coding.encode(model, image, coder=coder) == old_file, (
+          f"{name} ({coder}) writes other bytes than it used to")
 
 
 def test_unknown_zoo_name_is_clear():

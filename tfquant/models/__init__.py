@@ -29,8 +29,14 @@ def names():
   return list(_ARCHS)
 
 
-def create(arch, **options):
-  """Builds an architecture by name; options are its constructor arguments."""
+def create(arch, precision="float32", **options):
+  """Builds an architecture by name; options are its constructor arguments.
+
+  `precision` is the Keras mixed-precision policy its transforms compute in ("float32",
+  "mixed_bfloat16" or "mixed_float16"; variables stay float32, so weights move freely
+  between precisions); the entropy side is float32 in every policy (`build_variables`).
+  The global policy is left as it was.
+  """
   try:
     cls = _ARCHS[arch]
   except KeyError:
@@ -40,7 +46,12 @@ def create(arch, **options):
   if unknown:
     valid = ", ".join(p for p in accepted if p != "self")
     raise ValueError(f"{arch} has no option(s) {', '.join(unknown)}; its options are: {valid}.")
-  return cls(**options)
+  previous = tf.keras.mixed_precision.global_policy()
+  tf.keras.mixed_precision.set_global_policy(precision)
+  try:
+    return cls(**options)
+  finally:
+    tf.keras.mixed_precision.set_global_policy(previous)
 
 
 def save(model, directory, float16=False):
@@ -89,14 +100,15 @@ def _read_weights(directory, config, model):
     checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
 
 
-def load(directory):
+def load(directory, precision="float32"):
   """Inverse of `save`: the same architecture, weights and (if finalized) coding tables.
 
   `directory` is what `save` wrote, a training run directory (its final model is in
-  `model/`), or "zoo:NAME" for a model shipped with tfquant (`tfquant.zoo`).
+  `model/`), or "zoo:NAME" for a model shipped with tfquant (`tfquant.zoo`); `precision` is
+  the policy of its transforms (see `create`).
   """
   directory, config = _saved(directory)
-  model = create(config["arch"], **config["options"])
+  model = create(config["arch"], precision, **config["options"])
   if config["coders"] is not None:
     for name, codec in model.latent_codecs.items():
       codec.prepare_restore(config["coders"][name])

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tfquant import quantizers
 from tfquant.coding import coders, crc
 from tfquant.coding.container import BitstreamError
+from tfquant.models import layers
 
 
 def pad_to_multiple(x, multiple):
@@ -146,9 +147,11 @@ class CompressionModel(tf.keras.Model):
                      for name, codec in self.latent_codecs.items()])
 
   def finalize(self):
-    """Freezes every latent's range-coding tables from the trained entropy models."""
+    """Freezes every latent's range-coding tables from the trained entropy models, and (at
+    the next compress or decompress) the coding graphs' kernels from the current weights."""
     for codec in self.latent_codecs.values():
       codec.finalize()
+    self._graphs.functions.clear()
 
   @property
   def finalized(self):
@@ -208,8 +211,10 @@ class CompressionModel(tf.keras.Model):
         function = functools.partial(self._decompress, coder=coder, dithered=dithered)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
-      self._graphs.functions[key] = tf.function(function, input_signature=signature,
-                                                autograph=False)
+      graph = tf.function(function, input_signature=signature, autograph=False)
+      with layers.constant_kernels():  # traced once, here: the signature is fixed
+        graph.get_concrete_function()
+      self._graphs.functions[key] = graph
     return self._graphs.functions[key]
 
   def _dither_value(self, seed):

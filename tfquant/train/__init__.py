@@ -26,7 +26,7 @@ from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig,
                                   config_overrides_as_set, load_config_file,
                                   load_python_config, resolve_config)
 from tfquant.train.loop import (Trainer, fit, is_chief, make_dataset, make_strategy,
-                                make_train_step, split_cpu)
+                                make_train_step, native_bfloat16, split_cpu)
 from tfquant.train.run_dir import (CONFIG_FILE, initial_checkpoint, load_model, lock,
                                    write_config)
 
@@ -49,4 +49,4 @@ __all__ = ["CONFIG_FILE", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer",
            "config_overrides_as_set", "fit",
            "initial_checkpoint", "is_chief", "load_config_file", "load_model",
            "load_python_config", "lock", "make_dataset", "make_strategy", "make_train_step",
-           "resolve_config", "split_cpu", "train", "write_config"]
+           "native_bfloat16", "resolve_config", "split_cpu", "train", "write_config"]

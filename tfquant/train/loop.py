@@ -40,6 +40,20 @@ def make_strategy(name):
   return tf.distribute.TPUStrategy(resolver)
 
 
+def native_bfloat16():
+  """Whether bfloat16 matrix arithmetic runs natively here: a GPU of compute capability 8 or
+  more, or (Linux) a CPU whose flags list AVX-512 BF16 or AMX (x86) or BF16 (Arm)."""
+  for gpu in tf.config.list_physical_devices("GPU"):
+    if tf.config.experimental.get_device_details(gpu).get("compute_capability", (0,))[0] >= 8:
+      return True
+  try:
+    with open("/proc/cpuinfo") as f:
+      flags = set(f.read().split())
+  except OSError:
+    return False
+  return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 def split_cpu(num_devices):
   """Splits the host CPU into logical devices (to exercise mirrored training without GPUs).
 
@@ -86,10 +100,13 @@ class Trainer:
     self.config = config
     self.strategy = make_strategy(config.strategy)
     self.chief = is_chief(self.strategy)
-    tf.keras.mixed_precision.set_global_policy(config.precision)
+    if config.precision == "mixed_bfloat16" and not native_bfloat16():
+      logging.warning("This machine has no native bfloat16 arithmetic (a CPU with AVX-512 "
+                      "BF16 or AMX, or a GPU of compute capability 8 or more): "
+                      "--precision=mixed_bfloat16 runs, emulated, slower than float32.")
     tf.random.set_seed(config.seed)
     with self.strategy.scope():
-      self.model = models.create(config.arch, **config.model_options())
+      self.model = models.create(config.arch, config.precision, **config.model_options())
       learning_rate = config.lr
       if config.lr_decay_fraction is not None:
         learning_rate = tf.keras.optimizers.schedules.PiecewiseConstantDecay(
