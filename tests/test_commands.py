@@ -22,6 +22,7 @@ def bad_invocations(tmp):
     with open(path, "w") as f:
       f.write(text)
   run = os.path.join(tmp, "run")
+  image = data.image_paths(data.sample_dir())[0]
   return [
       (["train", "--config=missing.py"], 1),
       (["train", "--train_glob=nomatch/*.png", f"--train_dir={run}"], 1),
@@ -43,6 +44,13 @@ def bad_invocations(tmp):
       (["compare", "--config=missing.py"], 1),
       (["serve-client", "--protocol=rest", "--server=localhost:9", "decompress", not_tfq,
         f"{tmp}/y.png"], 1),
+      (["codec", "compress", "--model=zoo:balle2018-mse-0.01", "--target_bpp=-1", image,
+        f"{tmp}/x.tfq"], 2),
+      (["codec", "compress", "--model=zoo:balle2018-mse-0.01", image, f"{tmp}/nodir/x.tfq"], 1),
+      (["evaluate", "--baseline=jpeg", "--qualities=500", f"--out={tmp}/j.json"], 1),
+      (["evaluate", "--baseline=jpeg", "--qualities=abc", f"--out={tmp}/j.json"], 2),
+      (["evaluate", "--baseline=jpeg", "--qualities=50", f"--out={a_file}/j.json"], 1),
+      (["export", "--model=zoo:balle2018-mse-0.01", f"--export_dir={a_file}"], 1),
   ]
 
 
@@ -61,10 +69,29 @@ def test_bad_invocations_fail_with_one_error_line(tmp_path):
   for (args, status), (process, output, _) in zip(cases, processes):
     lines = [line for line in output.strip().splitlines() if line.strip()]
     if not (process.returncode == status and "Traceback" not in output and len(lines) == 1
-            and lines[0].startswith("error: ")):
+            and lines[0].startswith("error: ") and "File exists" not in output
+            and ".tmp-" not in output):
       wrong.append((args, process.returncode, output[-600:]))
   assert not wrong, "\n".join(map(str, wrong))
   assert not (tmp_path / "run").exists()  # refused before the run directory was touched
+
+
+def test_help_lists_the_commands_and_a_closed_pipe_is_no_error(tmp_path):
+  listing = subprocess.run([sys.executable, "-m", "tfquant", "--help"], capture_output=True,
+                           text=True, timeout=120)
+  assert listing.returncode == 0, listing.stderr
+  for name in ("train", "codec", "evaluate", "compare", "export", "serve-local"):
+    assert f"\n  {name} " in listing.stdout
+  data_file = tmp_path / "x.tfq"
+  subprocess.run([sys.executable, os.path.join(REPO, "bin", "codec"), "compress",
+                  "--model=zoo:balle2018-mse-0.01", data.image_paths(data.sample_dir())[0],
+                  str(data_file)], check=True, capture_output=True, timeout=300)
+  for args in (["evaluate", "--help"], ["codec", "info", str(data_file)]):
+    reader = subprocess.Popen([sys.executable, os.path.join(REPO, "bin", args[0]), *args[1:]],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader.stdout.close()  # before the command writes: as `| head` that has read its lines
+    errors = reader.stderr.read()
+    assert reader.wait(timeout=120) == 0 and not errors, (args, errors)
 
 
 def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -299,6 +300,23 @@ def test_sigkill_then_resume_continues(tmp_path):
   sga = model.quantizer_layers[0]
   # Schedule positions are fractions of the current total, so a longer run stretches them.
   assert sga.canonical == "sga" and sga.decay_start == round(0.997 * (killed_step + 10))
+
+
+def test_ctrl_c_says_where_the_run_resumes(tmp_path):
+  run = tmp_path / "run"
+  process = run_train("--arch=balle2017", "--num_filters=8", "--batch_size=2",
+                      "--patch_size=64", "--steps=100000", "--checkpoint_every=5",
+                      f"--train_glob={SAMPLES}", f"--train_dir={run}", "--progress=false")
+  deadline = time.time() + 240
+  while tf.train.latest_checkpoint(str(run / "checkpoints")) is None and time.time() < deadline:
+    time.sleep(0.5)
+  process.send_signal(signal.SIGINT)
+  output, _ = process.communicate(timeout=120)
+  lines = output.strip().splitlines()
+  assert process.returncode == 130 and "Traceback" not in output, output
+  latest = os.path.basename(tf.train.latest_checkpoint(str(run / "checkpoints")))
+  assert re.fullmatch(r"error: interrupted at step \d+; the same command resumes from " +
+                      latest, lines[-1]), output
 
 
 def free_port():

@@ -17,6 +17,18 @@ SHARED_DATA_DIR = os.environ.get("TFQUANT_SHARED_DATA") or os.path.abspath(
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
+def make_folder(path):
+  """Creates folder `path` and its parents (if missing), or says which part of it is a file
+  (FileExistsError's own message names only `path`)."""
+  existing = os.path.abspath(path)
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    where = "" if existing == os.path.abspath(path) else f"{existing} in "
+    raise NotADirectoryError(f"{where}{path} is a file, not a folder.")
+  os.makedirs(path, exist_ok=True)
+
+
 def sample_dir():
   """The small image set shipped inside the package."""
   return SAMPLE_DIR

@@ -118,6 +118,10 @@ class PillowCodec:
       raise ValueError("This Pillow has no JPEG 2000 support (OpenJPEG).")
     if name == "webp" and not features.check("webp"):
       raise ValueError("This Pillow has no WebP support.")
+    if name == "jpeg2000" and not quality >= 1:
+      raise ValueError(f"A JPEG 2000 compression ratio is at least 1, got {quality}.")
+    if name != "jpeg2000" and not 0 <= quality <= 100:
+      raise ValueError(f"A {self.FORMATS[name][1]} quality is 0 to 100, got {quality}.")
     self.name, self.quality = name, quality
     self.label = self.FORMATS[name][1]
     self.settings = {"baseline": name, "quality": quality}
@@ -165,7 +169,7 @@ def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
     rows.append({"image": os.path.basename(path), "height": image.shape[0],
                  "width": image.shape[1], **row})
     if reconstructions_dir:
-      os.makedirs(reconstructions_dir, exist_ok=True)
+      data.make_folder(reconstructions_dir)
       data.write_png(os.path.join(reconstructions_dir, os.path.basename(path)), reconstruction)
   numeric = [k for k, v in rows[0].items() if isinstance(v, float)]
   with warnings.catch_warnings():
@@ -188,7 +192,7 @@ def compressai_results(points):
 def save_points(points, json_path):
   """Writes the points as JSON, CompressAI's results JSON beside it (`NAME.compressai.json`)
   and one CSV row per image and point (`NAME.csv`). Returns the CSV's path."""
-  os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+  data.make_folder(os.path.dirname(os.path.abspath(json_path)))
   with open(json_path, "w") as f:
     json.dump({"points": points}, f, indent=2, sort_keys=True)
   with open(os.path.splitext(json_path)[0] + COMPRESSAI_SUFFIX, "w") as f:
@@ -331,7 +335,7 @@ def rd_plot(curve_map, path, title=None, references=None):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  data.make_folder(os.path.dirname(os.path.abspath(path)))
   figure.savefig(path)
   plt.close(figure)
   return path

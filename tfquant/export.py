@@ -18,7 +18,7 @@ import os
 
 import tensorflow as tf
 
-from tfquant import coding, models
+from tfquant import coding, data, models
 from tfquant.coding import coders, graph_container
 
 ASSET_MODEL_DIR = "tfquant_model"
@@ -94,6 +94,8 @@ def write_models_config(out_dir, name):
 
 def export(model, out_dir, name="tfquant", version=None, coder=DEFAULT_CODER):
   """Writes OUT/<name>/<version>/ and OUT/models.config; returns the version directory."""
+  if "://" not in out_dir:
+    data.make_folder(out_dir)  # before the graphs are built: a bad path fails at once
   module = build_module(model, coder)
   version = version or next_version(os.path.join(out_dir, name))
   path = os.path.join(out_dir, name, str(version))

@@ -12,6 +12,7 @@ Deep Image Compression", IEEE Access 2023, and its code. Soft maths runs in floa
 the layer's compute dtype, so the layers behave identically under mixed precision.
 """
 
+import inspect
 import math
 
 import tensorflow as tf
@@ -69,7 +70,15 @@ def get(name, **params):
   if isinstance(name, dict):
     params = {**{k: v for k, v in name.items() if k != "name"}, **params}
     name = name["name"]
-  return _REGISTRY[canonical_name(name)](**params)
+  cls = _REGISTRY[canonical_name(name)]
+  layer_arguments = {"trainable", "name", "dtype", "dynamic"}  # any Keras layer's
+  accepted = [p for p in inspect.signature(cls.__init__).parameters
+              if p not in {"self", "kwargs"} | layer_arguments]
+  unknown = sorted(set(params) - set(accepted) - layer_arguments)
+  if unknown:
+    raise ValueError(f"{cls.canonical} has no parameter(s) {', '.join(unknown)}; its "
+                     f"parameters are: {', '.join(accepted) or 'none'}.")
+  return cls(**params)
 
 
 def spec(quantizer):

@@ -21,6 +21,8 @@ def _umask_mode():
 def write_atomically(path, payload):
   """Writes bytes so that `path` is either untouched or complete, never half-written."""
   directory = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"Cannot write {path}: {directory} is not a folder.")
   fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
     os.fchmod(fd, _umask_mode())

@@ -9,7 +9,9 @@ there is object identity: `tfc.GDN` then takes its `inputs ** alpha` branch inst
 |inputs|, and training, compression and export (graphs) disagree with eager code.
 """
 
+import ast
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -27,11 +29,21 @@ def _fail(message, status):
   sys.exit(status)
 
 
+def _quiet_broken_pipe():
+  """A reader that stopped reading (`| head`) is no error: the rest of the output goes
+  nowhere, and Python's flush at exit stays silent."""
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())
+  sys.exit(0)
+
+
 def run(main, errors=(ValueError, OSError), arguments=False):
   """`app.run(main)`, but a bad flag or `app.UsageError` is one `error:` line and exit status
   2 (absl would print every flag first), and `errors` raised by `main` one line and status 1.
-  Without `arguments`, a command given any (besides flags) is refused. `--help` shows the
-  command's docstring and flags."""
+  Ctrl-C is one line (a `KeyboardInterrupt`'s message where it has one, such as where a run
+  resumes) and status 130; a closed pipe on the output ends the command quietly. Without
+  `arguments`, a command given any (besides flags) is refused. `--help` shows the command's
+  docstring and flags."""
   command = sys.modules[main.__module__]
   sys.modules["__main__"].__doc__ = command.__doc__
   for flag in flags.FLAGS.get_key_flags_for_module(command.__name__):
@@ -43,6 +55,10 @@ def run(main, errors=(ValueError, OSError), arguments=False):
       return flags.FLAGS(argv)
     except flags.Error as error:
       _fail(f"{error} (see {name} --help)", 2)
+    except SystemExit as done:  # absl ends the help it printed with status 1
+      if done.code == 1 and set(argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
+        sys.exit(0)
+      raise
 
   def guarded(argv):
     try:
@@ -51,18 +67,45 @@ def run(main, errors=(ValueError, OSError), arguments=False):
       return main(argv)
     except app.UsageError as error:
       _fail(f"{error} (see {name} --help)", 2)
+    except KeyboardInterrupt as error:
+      _fail(str(error) or "interrupted", 130)
+    except BrokenPipeError:
+      raise
     except errors as error:
       _fail(error, 1)
 
-  app.run(guarded, flags_parser=parse)
+  try:
+    app.run(guarded, flags_parser=parse)
+  except BrokenPipeError:
+    _quiet_broken_pipe()
+  except KeyboardInterrupt:  # while absl parsed the flags
+    _fail("interrupted", 130)
+
+
+def usage():
+  """`tfquant --help`: every command with the first line of its docstring."""
+  lines = ["usage: tfquant COMMAND [flags]   (tfquant COMMAND --help for a command's flags)", ""]
+  for name in NAMES:
+    spec = importlib.util.find_spec(f"tfquant.commands.{name.replace('-', '_')}")
+    with open(spec.origin, encoding="utf-8") as f:
+      summary = ast.get_docstring(ast.parse(f.read())).splitlines()[0]
+    lines.append(f"  {name:<13} {summary}")
+  return "\n".join(lines)
 
 
 def main():
   """`tfquant COMMAND [flags]`: runs one command (only its module is imported: commands
   share flag names)."""
+  if sys.argv[1:2] in (["--help"], ["-h"], ["help"]):
+    try:
+      print(usage())
+    except BrokenPipeError:
+      _quiet_broken_pipe()
+    return
   if len(sys.argv) < 2 or sys.argv[1] not in NAMES:
     given = f" {sys.argv[1]!r}" if len(sys.argv) > 1 else ""
-    _fail(f"unknown or missing command{given}; choose from {', '.join(NAMES)}", 2)
+    _fail(f"unknown or missing command{given}; choose from {', '.join(NAMES)} "
+          "(see tfquant --help)", 2)
   name = sys.argv.pop(1)
   sys.argv[0] = f"tfquant {name}"
   importlib.import_module(f"tfquant.commands.{name.replace('-', '_')}").run()

@@ -23,6 +23,8 @@ flags.DEFINE_multi_string(
     "takes the one whose fingerprint the file carries (default: any zoo model).")
 flags.DEFINE_float("target_bpp", None, "compress: code with every --model and keep the file "
                    "whose real rate is closest to this (bits per pixel, header included).")
+flags.register_validator("target_bpp", lambda value: value is None or value > 0,
+                        "--target_bpp must be a positive number of bits per pixel")
 flags.DEFINE_boolean("bpp_strict", False, "compress --target_bpp: the largest file at or under "
                      "the target instead (refused if none is).")
 flags.DEFINE_boolean("dither", False, "compress: code y with U-Q's dither (random seed, "

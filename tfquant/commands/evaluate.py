@@ -34,8 +34,13 @@ def codecs():
   from tfquant import evaluate, train
   if FLAGS.baseline:
     qualities = FLAGS.qualities or evaluate.PillowCodec.DEFAULT_QUALITIES.get(FLAGS.baseline, ())
-    return [evaluate.PillowCodec(FLAGS.baseline, float(q) if FLAGS.baseline == "jpeg2000"
-                                 else int(q)) for q in qualities]
+    kind = float if FLAGS.baseline == "jpeg2000" else int
+    try:
+      qualities = [kind(q) for q in qualities]
+    except ValueError:
+      raise app.UsageError(f"--qualities takes {'numbers' if kind is float else 'integers'} "
+                           f"separated by commas, got {','.join(FLAGS.qualities)!r}") from None
+    return [evaluate.PillowCodec(FLAGS.baseline, q) for q in qualities]
   if os.path.exists(os.path.join(FLAGS.model, "saved_model.pb")):
     return [evaluate.SavedModelCodec(FLAGS.model)]
   return [evaluate.ModelCodec(train.load_model(FLAGS.model), coder=FLAGS.coder)]
@@ -74,6 +79,7 @@ def main(argv):
     if bool(FLAGS.model) == bool(FLAGS.baseline) or not FLAGS.out:
       raise app.UsageError("Give --out and exactly one of --model and --baseline.")
     from tfquant import data, evaluate
+    data.make_folder(os.path.dirname(os.path.abspath(FLAGS.out)))  # before any coding
     paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
     points = []
     for codec in codecs():

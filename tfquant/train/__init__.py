@@ -20,6 +20,7 @@ a run's best/ or checkpoints/ckpt-N (every command's --model does).
 """
 
 import contextlib
+import os
 
 from tfquant import data
 from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig,
@@ -40,7 +41,13 @@ def train(config, dataset_fn=None, progress=True):
     write_config(config)
     trainer = Trainer(config, dataset_fn)
     trainer.restore()
-    trainer.fit(progress=progress)
+    try:
+      trainer.fit(progress=progress)
+    except KeyboardInterrupt:
+      latest = trainer.manager.latest_checkpoint
+      where = (f"the same command resumes from {os.path.basename(latest)}" if latest else
+               "no checkpoint was written yet: the same command starts again")
+      raise KeyboardInterrupt(f"interrupted at step {trainer.step}; {where}") from None
     trainer.export_final_model()
   return trainer
 

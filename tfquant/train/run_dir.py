@@ -11,7 +11,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
-from tfquant import models
+from tfquant import data, models
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
@@ -33,7 +33,7 @@ def lock(train_dir):
   if "://" in train_dir:
     yield
     return
-  os.makedirs(train_dir, exist_ok=True)
+  data.make_folder(train_dir)
   path = os.path.join(train_dir, LOCK_FILE)
   with open(path, "a+") as f:
     try:
