@@ -7,14 +7,15 @@ import sys
 
 import numpy as np
 
-from tfquant import data
+from tfquant import coding, data, models
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
 
 
 def bad_invocations(tmp):
-  """(command and arguments, expected exit status: 2 for usage errors)."""
+  """(command and arguments, expected exit status: 2 for usage errors[, what the error
+  says])."""
   a_file = os.path.join(tmp, "a_file")
   foreign = os.path.join(tmp, "foreign.json")
   not_tfq = os.path.join(tmp, "x.tfq")
@@ -23,6 +24,11 @@ def bad_invocations(tmp):
       f.write(text)
   run = os.path.join(tmp, "run")
   image = data.image_paths(data.sample_dir())[0]
+  not_from_the_zoo = os.path.join(tmp, "other.tfq")
+  model = models.create("balle2017", num_filters=8)
+  model.finalize()
+  with open(not_from_the_zoo, "wb") as f:
+    f.write(coding.encode(model, data.read_image(image)[:32, :32]))
   return [
       (["train", "--config=missing.py"], 1),
       (["train", "--train_glob=nomatch/*.png", f"--train_dir={run}"], 1),
@@ -51,6 +57,8 @@ def bad_invocations(tmp):
       (["evaluate", "--baseline=jpeg", "--qualities=abc", f"--out={tmp}/j.json"], 2),
       (["evaluate", "--baseline=jpeg", "--qualities=50", f"--out={a_file}/j.json"], 1),
       (["export", "--model=zoo:balle2018-mse-0.01", f"--export_dir={a_file}"], 1),
+      (["codec", "decompress", not_from_the_zoo, f"{tmp}/y.png"], 1,
+       "no --model given and no zoo model wrote"),
   ]
 
 
@@ -63,14 +71,14 @@ def test_bad_invocations_fail_with_one_error_line(tmp_path):
     batch = [subprocess.Popen([sys.executable, os.path.join(REPO, "bin", args[0]), *args[1:]],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=env)
-             for args, _ in cases[start:start + 4]]
+             for args, *_ in cases[start:start + 4]]
     processes += [(p, *p.communicate(timeout=300)) for p in batch]
   wrong = []
-  for (args, status), (process, output, _) in zip(cases, processes):
+  for (args, status, *says), (process, output, _) in zip(cases, processes):
     lines = [line for line in output.strip().splitlines() if line.strip()]
     if not (process.returncode == status and "Traceback" not in output and len(lines) == 1
             and lines[0].startswith("error: ") and "File exists" not in output
-            and ".tmp-" not in output):
+            and ".tmp-" not in output and all(part in output for part in says)):
       wrong.append((args, process.returncode, output[-600:]))
   assert not wrong, "\n".join(map(str, wrong))
   assert not (tmp_path / "run").exists()  # refused before the run directory was touched
@@ -182,7 +190,8 @@ def test_train_takes_lambda_distortion_and_top_level_settings(tmp_path):
       "steps": 5, "quantizer_params": {"sga": {"decay": 1e-3}, "dsq": {"learnable": True}}}
   flags.FLAGS(["train", "--lambda=0.05", "--distortion=ms-ssim"])
   try:
-    assert flags.FLAGS.lmbda == 0.05 and flags.FLAGS["lmbda"].present
+    assert flags.FLAGS["lambda"].value == 0.05 and flags.FLAGS["lambda"].present
+    assert flags.FLAGS.lmbda == 0.05  # the older name
   finally:
     flags.FLAGS.unparse_flags()
   config = train.resolve_config(overrides=dict(distortion="ms-ssim", lmbda=0.05,

@@ -1,4 +1,6 @@
 import os
+import urllib.error
+import urllib.request
 import subprocess
 import sys
 
@@ -173,6 +175,14 @@ def test_serve_client_grpc_and_rest_match_library(model, exported, tmp_path):
                 {"bitstream_bytes": np.array(expected_stream[:-3], dtype=object)})
       with pytest.raises(serving.ServingError, match="not found|Servable"):
         predict(address, "nope", "compress", {"image": image})
+    request = urllib.request.Request(f"{server.rest_url}/v1/models/tfquant:predict",
+                                     data=b'{"foo": 1}', method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+      urllib.request.urlopen(request, timeout=60)
+    assert refused.value.code == 400 and b'needs \\"inputs\\"' in refused.value.read()
+    for taken in ({"grpc_port": server.grpc_port}, {"rest_port": server.rest_port}):
+      with pytest.raises(OSError, match="port is in use|Address already in use"):
+        serving.LocalModelServer("tfquant", os.path.join(out, "tfquant"), **taken)
   result = run_client("--protocol=rest", "--server=http://127.0.0.1:9", "compress",
                       str(source), str(tmp_path / "x.tfq"))
   assert result.returncode != 0 and "Cannot reach" in result.stderr

@@ -12,11 +12,13 @@
 
 import os
 
-import numpy as np
-import tensorflow as tf
-from absl import app, flags
+from tfquant import commands  # first: it quiets TensorFlow's start-up (see its docstring)
 
-from tfquant import data, evaluate, models, train, zoo
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+from tfquant import data, evaluate, models, train, zoo  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "zoo:balle2018-mse-0.01", "The model to show (any --model form).")
@@ -118,4 +120,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  commands.run(main)

@@ -177,6 +177,9 @@ def _rest_handler(model):
       model_name = path[len("/v1/models/"):-len(":predict")].split("/versions/")[0]
       try:
         request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if not isinstance(request, dict) or not isinstance(request.get("inputs"), dict):
+          raise ValueError('The JSON body needs "inputs": {name: value, ...} (the columnar '
+                           'format; the row format "instances" is not served).')
         inputs = {k: _from_json(k, v) for k, v in request["inputs"].items()}
         outputs = model.predict(model_name, request.get("signature_name"), inputs)
       except KeyError as error:
@@ -196,11 +199,22 @@ class LocalModelServer:
 
   def __init__(self, model_name, base_path, grpc_port=0, rest_port=0):
     self.model = _Model(model_name, base_path)
-    self._grpc = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+    # Without SO_REUSEPORT a port in use is refused, not shared with the server holding it.
+    self._grpc = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4),
+                             options=[("grpc.so_reuseport", 0)])
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         _PredictionService(self.model), self._grpc)
-    self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{grpc_port}")
-    self._http = ThreadingHTTPServer(("127.0.0.1", rest_port), _rest_handler(self.model))
+    try:
+      self.grpc_port = self._grpc.add_insecure_port(f"127.0.0.1:{grpc_port}")
+    except RuntimeError:
+      self.grpc_port = 0
+    if not self.grpc_port:
+      raise OSError(f"Cannot serve gRPC on 127.0.0.1:{grpc_port}: the port is in use.")
+    try:
+      self._http = ThreadingHTTPServer(("127.0.0.1", rest_port), _rest_handler(self.model))
+    except OSError as error:
+      self._grpc.stop(grace=None)
+      raise OSError(f"Cannot serve REST on 127.0.0.1:{rest_port}: {error.strerror}.") from None
     self.rest_port = self._http.server_address[1]
     self._http_thread = threading.Thread(target=self._http.serve_forever, daemon=True)
 

@@ -12,13 +12,16 @@ there is object identity: `tfc.GDN` then takes its `inputs ** alpha` branch inst
 import ast
 import importlib
 import importlib.util
+import logging
 import os
 import sys
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA start-up lines without a GPU
 
 import tensorflow  # noqa: E402,F401  (see above)
 from absl import app, flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
 
 NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client")
 
@@ -27,6 +30,29 @@ def _fail(message, status):
   message = "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
   print(f"error: {message}", file=sys.stderr)
   sys.exit(status)
+
+
+class _PlainLogFormat(logging.Formatter):
+  """absl's log lines as a person reads them: INFO plain, the rest with a lowercase level
+  (`warning: ...`), no time, thread or source line."""
+
+  def format(self, record):
+    message = record.getMessage()
+    return message if record.levelno <= logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
+def _plain_warning(message, category, filename, lineno, file=None, line=None):
+  del category, filename, lineno, line
+  print(f"warning: {message}", file=file or sys.stderr)
+
+
+def _plain_output():
+  """Warnings and log lines as one plain line each; TensorFlow's own INFO lines (what it
+  renames in a SavedModel, where it writes assets) dropped."""
+  warnings.showwarning = _plain_warning
+  absl_logging.get_absl_handler().setFormatter(_PlainLogFormat())
+  tensorflow.get_logger().setLevel(logging.WARNING)
+  absl_logging.set_verbosity(absl_logging.WARNING)
 
 
 def _quiet_broken_pipe():
@@ -61,6 +87,7 @@ def run(main, errors=(ValueError, OSError), arguments=False):
       raise
 
   def guarded(argv):
+    _plain_output()
     try:
       if not arguments and len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")

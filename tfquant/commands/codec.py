@@ -55,7 +55,8 @@ def main(argv):
         print(files.describe_model(load(path), paths[0]))
       return
     if command == "decompress":
-      model = matching_model(paths_of_models or zoo_models(), paths[0])
+      model = matching_model(paths_of_models, paths[0]) if paths_of_models else (
+          matching_model(zoo_models(), paths[0], "no --model given and no zoo model"))
       shape = files.decompress_file(model, *paths, max_pixels=FLAGS.max_pixels)
       print(f"{paths[0]} -> {paths[1]} ({shape[1]}x{shape[0]})")
       return
@@ -103,16 +104,19 @@ def zoo_models():
   return [zoo.PREFIX + name for name in zoo.names()]
 
 
-def matching_model(paths, tfq_path):
-  """The model among `paths` whose fingerprint `tfq_path` carries."""
+def matching_model(paths, tfq_path, searched=None):
+  """The model among `paths` whose fingerprint `tfq_path` carries; `searched` says what
+  `paths` were when no match is found."""
   from tfquant import coding
   wanted = files.file_fingerprint(tfq_path)
   for path in paths:
     model = load(path)
-    if len(paths) == 1 or coding.fingerprint(coding.model_id(model)) == wanted:
-      return model  # (a single model decodes or explains the mismatch itself)
-  raise BitstreamError(f"none of the {len(paths)} model(s) given wrote {tfq_path} (its model "
-                       f"fingerprint is {wanted.hex()}); give the right --model")
+    if (len(paths) == 1 and searched is None) or coding.fingerprint(
+        coding.model_id(model)) == wanted:
+      return model  # (a single model given decodes or explains the mismatch itself)
+  searched = searched or f"none of the {len(paths)} models given"
+  raise BitstreamError(f"{searched} wrote {tfq_path} (its model fingerprint is "
+                       f"{wanted.hex()}): give the model that did with --model")
 
 
 def load(path):

@@ -84,7 +84,7 @@ class TrainConfig:
       if getattr(self, field) < 1:
         problems.append(f"--{field} must be positive, got {getattr(self, field)}")
     if self.lmbda <= 0 or self.lr <= 0:
-      problems.append("--lmbda and --lr must be positive")
+      problems.append("--lambda and --lr must be positive")
     for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
       value = getattr(self, field)
       if value is not None and not 0 <= value <= 1:
