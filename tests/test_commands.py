@@ -59,6 +59,8 @@ def bad_invocations(tmp):
       (["export", "--model=zoo:balle2018-mse-0.01", f"--export_dir={a_file}"], 1),
       (["codec", "decompress", not_from_the_zoo, f"{tmp}/y.png"], 1,
        "no --model given and no zoo model wrote"),
+      (["evaluate", "--model=zoo:balle2018-mse-0.01", "--model=zoo:balle2018-mse-0.01",
+        f"--out={tmp}/e.json"], 2, "more than once"),
   ]
 
 

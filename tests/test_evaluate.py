@@ -87,9 +87,12 @@ def test_results_files_and_plot(tmp_path):
   jpeg = evaluate.save_points(points[:3], str(tmp_path / "jpeg.json"))
   compressai = json.load(open(tmp_path / "jpeg.compressai.json"))
   assert compressai["name"] == "JPEG" and len(compressai["results"]["psnr-rgb"]) == 3
+  # the keys CompressAI 1.2.8's eval_model writes and `compressai.utils.plot` reads
+  assert {"bpp", "psnr-rgb", "ms-ssim-rgb"} <= set(compressai["results"])
   again = evaluate.curves(evaluate.load_points(str(tmp_path / "jpeg.compressai.json")))
   np.testing.assert_allclose(np.array(again["JPEG"])[:, :2], np.array(curves["JPEG"])[:, :2],
                              rtol=1e-12)  # MS-SSIM in dB: of the mean there, mean of dB here
+  assert np.all(np.isfinite(np.array(again["JPEG"])[:, 2]))
   assert jpeg.endswith("jpeg.csv")
 
 
@@ -121,6 +124,38 @@ def test_bin_evaluate_baseline_then_plot(tmp_path):
   assert (tmp_path / "rd.svg").read_text().count("stroke-dasharray") > 0  # baselines dashed
   unplottable = bin_evaluate(f"--plot={tmp_path / 'x.png'}")
   assert unplottable.returncode != 0 and "needs result JSON files" in unplottable.stderr
+
+def test_several_models_one_labelled_curve_estimate_and_progress_on_a_terminal(tmp_path):
+  """As CompressAI's `eval_model checkpoint -p A B`: one results file, one curve; on a
+  terminal a line per point counts the images (quiet when stderr is a pipe)."""
+  import pty
+  images = tmp_path / "images"
+  images.mkdir()
+  for path in data.image_paths(data.sample_dir())[:2]:
+    (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
+  controller, terminal = pty.openpty()
+  process = subprocess.Popen(
+      [sys.executable, os.path.join(REPO, "bin", "evaluate"), "--model=zoo:balle2018-mse-0.01",
+       "--model=zoo:balle2018-mse-0.02", "--label=mine", "--estimate", f"--images={images}",
+       f"--out={tmp_path / 'e.json'}"], stdout=subprocess.PIPE, stderr=terminal, text=True)
+  os.close(terminal)
+  shown = b""
+  while True:
+    try:
+      chunk = os.read(controller, 4096)
+    except OSError:  # the command closed its end
+      break
+    if not chunk:
+      break
+    shown += chunk
+  output = process.communicate(timeout=300)[0]
+  assert process.returncode == 0, shown
+  assert b"mine: 2/2 images" in shown and b"left" in shown
+  assert output.count("(estimated ") == 2 and "λ=0.01" in output and "λ=0.02" in output
+  points = evaluate.load_points(str(tmp_path / "e.json"))
+  assert [p["label"] for p in points] == ["mine", "mine"]
+  assert len(evaluate.curves(points)["mine"]) == 2
+
 
 def test_rd_plot_tells_a_dozen_curves_apart_and_fits_the_learned_ones(tmp_path, monkeypatch):
   import matplotlib

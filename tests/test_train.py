@@ -171,12 +171,13 @@ def test_nonfinite_steps_are_skipped_then_stop_without_saving_nan(tmp_path):
   assert tf.train.latest_checkpoint(os.path.join(config.train_dir, "checkpoints")) is None
 
 
-@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
-def test_every_quantizer_trains_without_nan(arch):
+@pytest.mark.parametrize("arch,precision", [("balle2017", "float32"), ("balle2018", "float32"),
+                                            ("balle2018", "mixed_bfloat16")])
+def test_every_quantizer_trains_without_nan(arch, precision):
   batch = fixed_batch()
   for name in quantizers.names():
     config = train.TrainConfig(arch=arch, ent_quant=name, steps=100, **TINY)
-    model = models.create(arch, **config.model_options())
+    model = models.create(arch, precision, **config.model_options())
     optimizer = tf.keras.optimizers.Adam(1e-3)
     for step in range(3):  # eager: tracing would dominate the time of so few steps
       with tf.GradientTape() as tape:

@@ -158,8 +158,9 @@ def measure(codec, image, estimate=False):
   return row, reconstruction
 
 
-def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
-  """One RD point: every image coded for real, per-image rows and their means."""
+def evaluate(codec, paths, estimate=False, reconstructions_dir=None, progress=None):
+  """One RD point: every image coded for real, per-image rows and their means.
+  `progress(done, total)` is called after each image."""
   rows = []
   if paths:  # code a crop once first: a model's first call traces its graphs, not timed
     codec.decode(codec.encode(data.read_image(paths[0])[:64, :64]))
@@ -171,6 +172,8 @@ def evaluate(codec, paths, estimate=False, reconstructions_dir=None):
     if reconstructions_dir:
       data.make_folder(reconstructions_dir)
       data.write_png(os.path.join(reconstructions_dir, os.path.basename(path)), reconstruction)
+    if progress:
+      progress(len(rows), len(paths))
   numeric = [k for k, v in rows[0].items() if isinstance(v, float)]
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # MS-SSIM is NaN for tiny images
@@ -185,7 +188,8 @@ def compressai_results(points):
   column = lambda key: [p["mean"][key] for p in points]
   return {"name": points[0]["label"], "description": "tfquant bin/evaluate (files' real bytes)",
           "results": {"bpp": column("bpp"), "psnr-rgb": column("psnr"),
-                      "ms-ssim": column("ms_ssim"), "encoding_time": column("encode_seconds"),
+                      "ms-ssim-rgb": column("ms_ssim"),
+                      "encoding_time": column("encode_seconds"),
                       "decoding_time": column("decode_seconds")}}
 
 
@@ -216,7 +220,8 @@ def _points_from_compressai(results, json_path):
   if "bpp" not in values or psnr_key is None:
     raise ValueError(f"{json_path}: CompressAI results need results.bpp and results.psnr-rgb "
                      f"(or psnr); found {sorted(values)}.")
-  ms_ssim_values = values.get("ms-ssim", [float("nan")] * len(values["bpp"]))
+  ms_ssim_key = next((k for k in ("ms-ssim-rgb", "ms-ssim") if k in values), None)
+  ms_ssim_values = values[ms_ssim_key] if ms_ssim_key else [float("nan")] * len(values["bpp"])
   label = results.get("name") or os.path.splitext(os.path.basename(json_path))[0]
   return [{"label": label, "settings": {"baseline": label, "source": "compressai"},
            "mean": {"bpp": float(bpp), "psnr": float(psnr), "ms_ssim": float(quality),
@@ -226,7 +231,8 @@ def _points_from_compressai(results, json_path):
 
 def load_points(json_path):
   """Points from our results JSON, or from CompressAI's (`{"name", "results": {"bpp",
-  "psnr-rgb", "ms-ssim"}}`, e.g. its published curves for BPG, VTM and its models)."""
+  "psnr-rgb", "ms-ssim-rgb"}}` as its eval_model writes, or "psnr" and "ms-ssim" as its
+  published curves for BPG, VTM and its models have)."""
   with open(json_path) as f:
     try:
       results = json.load(f)
@@ -246,7 +252,7 @@ def load_points(json_path):
     raise ValueError(f"{json_path}: malformed results ({error})") from None
   raise ValueError(f"{json_path} is neither bin/evaluate's results ({{\"points\": [...]}}) "
                    "nor CompressAI's ({\"name\", \"results\": {\"bpp\", \"psnr-rgb\", "
-                   "\"ms-ssim\"}}).")
+                   "\"ms-ssim-rgb\"}}).")
 
 
 def curves(points):

@@ -1,23 +1,30 @@
 """Code a folder of images for real and measure bpp (actual bytes), PSNR, MS-SSIM and time.
 
-  bin/evaluate --model=RUN_OR_SAVEDMODEL --images=DIR --out=results.json [--estimate]
-               [--coder=tfc|tf]
+  bin/evaluate --model=RUN_OR_SAVEDMODEL [--model=...] --images=DIR --out=results.json
+               [--label=NAME] [--estimate] [--coder=tfc|tf]
   bin/evaluate --baseline=jpeg [--qualities=10,30,50] --images=DIR --out=jpeg.json
   bin/evaluate --plot=rd.png a.json b.json ...      # RD plot + BD-rate table vs the first
 
 Writes JSON, the same curve in CompressAI's results format (NAME.compressai.json) and a CSV
-(one row per image) beside it. --plot reads both formats, e.g. CompressAI's published curves.
+(one row per image) beside it; several --model (say, one per λ) are the points of one file, as
+CompressAI's `eval_model checkpoint -p A B`. --plot reads both formats, e.g. CompressAI's
+published curves. On a terminal each point shows its progress per image.
 """
 
 import os
 import sys
+import time
 
 from absl import app, flags
 
 from tfquant import commands
 
-flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), saved "
-                    "model, zoo:NAME, or exported SavedModel dir.")
+flags.DEFINE_multi_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), "
+                          "saved model, zoo:NAME, or exported SavedModel dir; repeatable: "
+                          "every model is a point of the same results file.")
+flags.DEFINE_string("label", None, "The curve's name in the results (default: the "
+                    "architecture and quantizer pair, or the baseline's name); points with "
+                    "the same label form one curve.")
 flags.DEFINE_enum("baseline", None, ["jpeg", "webp", "jpeg2000"], "A Pillow codec to measure.")
 flags.DEFINE_list("qualities", None, "Baseline settings (JPEG 2000: compression ratios).")
 flags.DEFINE_string("images", None, "Image folder (default: Kodak where present, else samples).")
@@ -32,6 +39,13 @@ FLAGS = flags.FLAGS
 
 def codecs():
   from tfquant import evaluate, train
+  found = _codecs(evaluate, train)
+  for codec in found:
+    codec.label = FLAGS.label or codec.label
+  return found
+
+
+def _codecs(evaluate, train):
   if FLAGS.baseline:
     qualities = FLAGS.qualities or evaluate.PillowCodec.DEFAULT_QUALITIES.get(FLAGS.baseline, ())
     kind = float if FLAGS.baseline == "jpeg2000" else int
@@ -41,9 +55,25 @@ def codecs():
       raise app.UsageError(f"--qualities takes {'numbers' if kind is float else 'integers'} "
                            f"separated by commas, got {','.join(FLAGS.qualities)!r}") from None
     return [evaluate.PillowCodec(FLAGS.baseline, q) for q in qualities]
-  if os.path.exists(os.path.join(FLAGS.model, "saved_model.pb")):
-    return [evaluate.SavedModelCodec(FLAGS.model)]
-  return [evaluate.ModelCodec(train.load_model(FLAGS.model), coder=FLAGS.coder)]
+  return [evaluate.SavedModelCodec(path)
+          if os.path.exists(os.path.join(path, "saved_model.pb")) else
+          evaluate.ModelCodec(train.load_model(path), coder=FLAGS.coder)
+          for path in FLAGS.model]
+
+
+def progress(label):
+  """Per-image progress with an estimate of the time left, on a terminal only."""
+  if not sys.stderr.isatty():
+    return None
+  start = time.perf_counter()
+
+  def show(done, total):
+    elapsed = time.perf_counter() - start
+    print(f"\r{label}: {done}/{total} images, {elapsed:.0f} s, "
+          f"about {elapsed / done * (total - done):.0f} s left", end="\n" if done == total else "",
+          file=sys.stderr, flush=True)
+
+  return show
 
 
 def plot(paths):
@@ -78,6 +108,9 @@ def main(argv):
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if bool(FLAGS.model) == bool(FLAGS.baseline) or not FLAGS.out:
       raise app.UsageError("Give --out and exactly one of --model and --baseline.")
+    repeated = sorted({m for m in FLAGS.model or [] if FLAGS.model.count(m) > 1})
+    if repeated:
+      raise app.UsageError(f"--model={repeated[0]} is given more than once")
     from tfquant import data, evaluate
     data.make_folder(os.path.dirname(os.path.abspath(FLAGS.out)))  # before any coding
     paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
@@ -85,11 +118,16 @@ def main(argv):
     for codec in codecs():
       point = evaluate.evaluate(codec, paths, estimate=FLAGS.estimate and FLAGS.model and
                                 isinstance(codec, evaluate.ModelCodec),
-                                reconstructions_dir=FLAGS.reconstructions)
+                                reconstructions_dir=FLAGS.reconstructions,
+                                progress=progress(codec.label))
       points.append(point)
       mean = point["mean"]
-      print(f"{codec.label} {codec.settings.get('quality', '')}: bpp {mean['bpp']:.4f}  "
-            f"PSNR {mean['psnr']:.2f} dB  MS-SSIM {mean['ms_ssim_db']:.2f} dB  "
+      estimated = (f"  (estimated {mean['estimated_bpp']:.4f})" if "estimated_bpp" in mean
+                   else "")
+      setting = (f"quality {codec.settings['quality']}" if "quality" in codec.settings else
+                 f"λ={codec.settings['lmbda']}" if "lmbda" in codec.settings else "")
+      print(f"{codec.label} {setting}: bpp {mean['bpp']:.4f}"
+            f"{estimated}  PSNR {mean['psnr']:.2f} dB  MS-SSIM {mean['ms_ssim_db']:.2f} dB  "
             f"enc {mean['encode_seconds']:.3f}s  dec {mean['decode_seconds']:.3f}s")
     csv_path = evaluate.save_points(points, FLAGS.out)
     compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
