@@ -2,6 +2,7 @@
 never a traceback), an installed wheel, --target_bpp, decompress finding its model."""
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -130,7 +131,9 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
           [str(venv / "bin" / "tfquant-codec"), "decompress", "--model=zoo:balle2018-mse-0.01",
            "x.tfq", "x.png"],
           [python, "-m", "tfquant", "codec", "info", "x.tfq"],
-          [python, "-c", "import tfquant; print(tfquant.__file__)"]]
+          [python, "-c", "import tfquant; print(tfquant.__file__)"],
+          [str(venv / "bin" / "tfquant"), "compare", "--config=grid_smoke", "--print_jobs"],
+          [str(venv / "bin" / "tfquant"), "--help"]]
   outputs = [subprocess.run(args, cwd=outside, capture_output=True, text=True, timeout=300)
              for args in runs]
   for args, result in zip(runs, outputs):
@@ -138,6 +141,14 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   assert data.read_image(str(outside / "x.png")).shape == data.read_image(image).shape
   assert "format version: 2" in outputs[2].stdout
   assert outputs[3].stdout.strip().startswith(site)
+  assert "make-zoo" in outputs[5].stdout
+  # A shipped grid by its short name; its first cell trains through the installed package.
+  first_job = shlex.split(outputs[4].stdout.splitlines()[0])
+  assert first_job[:4] == [python, "-m", "tfquant", "train"]
+  trained_cell = subprocess.run(first_job, cwd=outside, capture_output=True, text=True,
+                                timeout=300)
+  assert trained_cell.returncode == 0, trained_cell.stderr[-2000:]
+  assert list(outside.glob("runs/grid_smoke/balle2018/*/*/model"))
 
 
 def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path):

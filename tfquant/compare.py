@@ -30,7 +30,6 @@ import tensorflow as tf
 
 from tfquant import data, evaluate, models, quantizers, train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ANCHOR = ("noise", "noise")
 PAPER_NAMES = {"noise": "AUN-Q", "ste": "STE-Q", "universal": "U-Q", "sga": "SGA-Q",
                "dsq": "DS-Q", "sth": "STH-Q", "stochastic": "St-Q", "soft_round": "SR-Q",
@@ -60,7 +59,7 @@ class Cell:
     self.run_dir = os.path.join(grid["out_dir"], arch, "-".join(pair), f"lambda_{lmbda:g}")
 
   def train_command(self):
-    command = [sys.executable, os.path.join(REPO, "bin", "train")]
+    command = [sys.executable, "-m", "tfquant", "train"]
     base = self.grid.get("arch_configs", {}).get(self.arch)
     if base:
       command.append(f"--config={base}")

@@ -23,7 +23,8 @@ import tensorflow  # noqa: E402,F401  (see above)
 from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
-NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client")
+NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client",
+         "make-zoo")
 
 
 def _fail(message, status):

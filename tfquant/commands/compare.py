@@ -1,8 +1,8 @@
 """Run the paper's comparison grid: train (or reuse) every cell, evaluate, report.
 
-  bin/compare --config=configs/grid_mini.py [--jobs=2]
-  bin/compare --config=configs/grid_paper.py --print_jobs     # one bin/train line per cell
-  bin/compare --config=configs/grid_paper.py --notrain        # evaluate and report only
+  bin/compare --config=grid_mini [--jobs=2]
+  bin/compare --config=grid_paper --print_jobs     # one bin/train line per cell
+  bin/compare --config=grid_paper --notrain        # evaluate and report only
 """
 
 import sys
@@ -11,7 +11,8 @@ from absl import flags
 
 from tfquant import commands
 
-flags.DEFINE_string("config", None, "Grid config file (configs/grid_*.py).")
+flags.DEFINE_string("config", None, "A shipped grid by name (grid_smoke, grid_mini, "
+                    "grid_paper, ...: tfquant/configs/grid_*.py) or a grid config file.")
 flags.DEFINE_integer("jobs", 1, "Training processes at once.")
 flags.DEFINE_boolean("train", True, "Train unfinished cells (else only evaluate finished).")
 flags.DEFINE_boolean("print_jobs", False, "Only print one bin/train command per cell.")

@@ -1,6 +1,6 @@
 """Train (or resume) the model zoo and write its entries into tfquant/zoo/.
 
-  bin/make-zoo --config=configs/zoo_balle2018.py --work_dir=../zoo-runs [--only=0.01,...]
+  bin/make-zoo --config=zoo_balle2018 --work_dir=../zoo-runs [--only=0.01,...]
 
 The config defines CONFIG (the run from scratch), FINETUNE ({λ: settings}, started from
 CONFIG's final weights) and NAME (the entry name pattern). Each run lives in WORK_DIR/<name>
@@ -13,7 +13,7 @@ from absl import flags
 
 from tfquant import commands
 
-flags.DEFINE_string("config", None, "Zoo config file (see configs/zoo_balle2018.py).")
+flags.DEFINE_string("config", None, "A zoo config by name (zoo_balle2018) or file.")
 flags.DEFINE_string("work_dir", None, "Where the training runs live (outside the repo).")
 flags.DEFINE_list("only", None, "Only these λ (default: all).")
 flags.DEFINE_boolean("train", True, "Train what is missing (else only write entries of "

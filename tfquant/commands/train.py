@@ -1,7 +1,7 @@
 """Train (or resume) a tfquant model.
 
   bin/train --arch=cheng2020 --ent_quant=universal --dec_quant=dsq --lambda=0.0067 \\
-      --train_glob='photos/*.png' --train_dir=runs/x [--config=configs/balle2018.py]
+      --train_glob='photos/*.png' --train_dir=runs/x [--config=balle2018]
 
 Every field of tfquant.train.TrainConfig is a flag; flags you give override --config, which
 overrides the defaults. Nested settings: --set=quantizer_params.dsq.learnable=true
@@ -70,7 +70,8 @@ for _field in dataclasses.fields(train.TrainConfig):
     _DEFINE[_field.type](FLAG_NAMES.get(_field.name, _field.name), None,
                          HELP[_field.name] + f" (default {_field.default!r}).")
 flags.DEFINE_alias("lmbda", "lambda")
-flags.DEFINE_string("config", None, "Python config file defining CONFIG (see configs/).")
+flags.DEFINE_string("config", None, "A shipped config by name (balle2018, cheng2020, ...: "
+                    "tfquant/configs/) or a Python file defining CONFIG.")
 flags.DEFINE_multi_string("set", [], "A setting as key=value or dotted.key=value for nested "
                           "ones (a Python literal), e.g. quantizer_params.dsq.learnable=true.")
 flags.DEFINE_integer("cpu_devices", None, "Split the CPU into this many logical devices "

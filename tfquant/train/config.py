@@ -136,11 +136,27 @@ class TrainConfig:
 
 
 
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "configs")  # shipped with the package; `configs/` in a checkout
+
+
+def config_names():
+  """The short names of the shipped configs (`--config=balle2018`)."""
+  return sorted(name[:-3] for name in os.listdir(CONFIGS_DIR)
+                if name.endswith(".py") and not name.startswith("_"))
+
+
 def load_python_config(path, variable):
-  """Runs a Python config file and returns its `variable` (a dict).
+  """Runs a Python config file — a path, or the short name of a shipped one — and returns
+  its `variable` (a dict).
 
   The file's folder is importable while it runs, so configs can share settings.
   """
+  if not os.path.isfile(path) and os.sep not in path and not path.endswith(".py"):
+    if path not in config_names():
+      raise FileNotFoundError(f"No config file {path!r} and no shipped config of that name; "
+                              f"shipped: {', '.join(config_names())}.")
+    path = os.path.join(CONFIGS_DIR, f"{path}.py")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"Config file {path!r} not found.")
   spec = importlib.util.spec_from_file_location(f"tfquant_{variable.lower()}", path)

@@ -1,8 +1,9 @@
 """The smallest grid that exercises everything (used by the tests): minutes on a CPU."""
 import os
 
-_SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "tfquant", "sample_images")
+from tfquant import data
+
+_SAMPLES = data.sample_dir()
 
 GRID = dict(
     out_dir="runs/grid_smoke",
