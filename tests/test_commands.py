@@ -133,7 +133,8 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
           [python, "-m", "tfquant", "codec", "info", "x.tfq"],
           [python, "-c", "import tfquant; print(tfquant.__file__)"],
           [str(venv / "bin" / "tfquant"), "compare", "--config=grid_smoke", "--print_jobs"],
-          [str(venv / "bin" / "tfquant"), "--help"]]
+          [str(venv / "bin" / "tfquant"), "--help"],
+          [str(venv / "bin" / "tfquant"), "codec", "--help"]]
   outputs = [subprocess.run(args, cwd=outside, capture_output=True, text=True, timeout=300)
              for args in runs]
   for args, result in zip(runs, outputs):
@@ -142,6 +143,7 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   assert "format version: 2" in outputs[2].stdout
   assert outputs[3].stdout.strip().startswith(site)
   assert "make-zoo" in outputs[5].stdout
+  assert "tfquant codec compress" in outputs[6].stdout and "bin/" not in outputs[6].stdout
   # A shipped grid by its short name; its first cell trains through the installed package.
   first_job = shlex.split(outputs[4].stdout.splitlines()[0])
   assert first_job[:4] == [python, "-m", "tfquant", "train"]

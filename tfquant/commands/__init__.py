@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 import warnings
 
@@ -72,7 +73,10 @@ def run(main, errors=(ValueError, OSError), arguments=False):
   `arguments`, a command given any (besides flags) is refused. `--help` shows the command's
   docstring and flags."""
   command = sys.modules[main.__module__]
-  sys.modules["__main__"].__doc__ = command.__doc__
+  doc = command.__doc__
+  if not os.path.basename(sys.argv[0]).startswith(tuple(NAMES)):  # installed: tfquant COMMAND
+    doc = re.sub(r"\bbin/([a-z-]+)", r"tfquant \1", doc)
+  sys.modules["__main__"].__doc__ = doc
   for flag in flags.FLAGS.get_key_flags_for_module(command.__name__):
     flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
   name = os.path.basename(sys.argv[0])
