@@ -108,17 +108,17 @@ def down(filters, kernel, stride, activation=None, name=None, use_bias=True,
          kernel_initializer="variance_scaling"):
   """Strided correlation (analysis side)."""
   return SignalConv2D(filters, (kernel, kernel), corr=True, strides_down=stride,
-                          padding="same_zeros", use_bias=use_bias, activation=activation,
-                          kernel_initializer=kernel_initializer, name=name)
+                      padding="same_zeros", use_bias=use_bias, activation=activation,
+                      kernel_initializer=kernel_initializer, name=name)
 
 
 def up(filters, kernel, stride, activation=None, name=None, kernel_parameter="rdft",
        kernel_initializer="variance_scaling"):
   """Up-sampling convolution (synthesis side)."""
   return SignalConv2D(filters, (kernel, kernel), corr=False, strides_up=stride,
-                          padding="same_zeros", use_bias=True, activation=activation,
-                          kernel_parameter=kernel_parameter,
-                          kernel_initializer=kernel_initializer, name=name)
+                      padding="same_zeros", use_bias=True, activation=activation,
+                      kernel_parameter=kernel_parameter, kernel_initializer=kernel_initializer,
+                      name=name)
 
 
 class GDN(tfc.GDN):
