@@ -44,14 +44,6 @@ BATCH, PATCH = 8, 256
 ROUNDS, STEPS_PER_ROUND = int(os.environ.get("BENCH_ROUNDS", 4)), 3
 
 
-def _create(arch, precision, **options):
-  tf.keras.mixed_precision.set_global_policy(precision)
-  try:
-    return models.create(arch, **options)
-  finally:
-    tf.keras.mixed_precision.set_global_policy("float32")
-
-
 def _with_tfc_ops(model):
   """`model` as it trained before its layers took oneDNN's paths: every SignalConv2D runs
   TFC's own call (EXPLICIT padding, FFT kernels) in training too."""
@@ -80,8 +72,10 @@ def _steps():
   for arch, options in ARCHITECTURES.items():
     for precision in PRECISIONS + (TFC_OPS,):
       if (arch, precision) != ("balle2018", "float32"):  # that is the "noise" row
-        model = (_with_tfc_ops(_create(arch, "float32", **options)) if precision == TFC_OPS
-                 else _create(arch, precision, **options))
+        model = (_with_tfc_ops(models.create(arch, **options)) if precision == TFC_OPS
+                 else models.create(arch, precision, **options))
+        assert model.analysis.compute_dtype == ("bfloat16" if "bfloat16" in precision
+                                                else "float32")
         steps[f"{arch} {precision}"] = train.make_train_step(
             model, tf.keras.optimizers.Adam(1e-4))
   return steps

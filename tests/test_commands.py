@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+from PIL import Image
 
 from tfquant import coding, data, models
 
@@ -93,10 +94,13 @@ def test_help_lists_the_commands_and_a_closed_pipe_is_no_error(tmp_path):
   assert listing.returncode == 0, listing.stderr
   for name in ("train", "codec", "evaluate", "compare", "export", "serve-local"):
     assert f"\n  {name} " in listing.stdout
-  data_file = tmp_path / "x.tfq"
-  subprocess.run([sys.executable, os.path.join(REPO, "bin", "codec"), "compress",
-                  "--model=zoo:balle2018-mse-0.01", data.image_paths(data.sample_dir())[0],
-                  str(data_file)], check=True, capture_output=True, timeout=300)
+  data_file, gray = tmp_path / "x.tfq", tmp_path / "gray.png"
+  Image.fromarray(data.read_image(data.image_paths(data.sample_dir())[0])[..., 0]).save(gray)
+  compressed = subprocess.run([sys.executable, os.path.join(REPO, "bin", "codec"), "compress",
+                               "--model=zoo:balle2018-mse-0.01", str(gray), str(data_file)],
+                              check=True, capture_output=True, text=True, timeout=300)
+  # a warning is one plain line: no source path, line number or category
+  assert compressed.stderr == f"warning: {gray}: L image converted to RGB.\n", compressed.stderr
   for args in (["evaluate", "--help"], ["codec", "info", str(data_file)]):
     reader = subprocess.Popen([sys.executable, os.path.join(REPO, "bin", args[0]), *args[1:]],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

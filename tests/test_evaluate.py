@@ -190,7 +190,7 @@ def test_grid_smoke_end_to_end(tmp_path):
                          "--config=configs/grid_smoke.py", "--print_jobs"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
   assert jobs.returncode == 0 and len(jobs.stdout.strip().splitlines()) == 6
-  assert all("bin/train" in line and "--ent_quant=" in line
+  assert all(" -m tfquant train " in line and "--ent_quant=" in line
              for line in jobs.stdout.splitlines())
   result, failures = compare.run(grid, jobs=2, log=lambda message: None)
   assert not failures

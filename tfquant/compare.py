@@ -13,8 +13,8 @@ A grid config is a Python file defining `GRID` (see configs/grid_*.py)::
         baselines={"jpeg": [...], "webp": [...]},  # Pillow codecs and their settings
     )
 
-`run` trains every unfinished cell (each a `bin/train` process, several at once with `jobs`),
-evaluates every finished one for real (cached per run), and writes `report.md`,
+`run` trains every unfinished cell (each a `python -m tfquant train` process, several at once
+with `jobs`), evaluates every finished one for real (cached per run), and writes `report.md`,
 `report.json` and one RD plot per architecture. Calling it again resumes.
 """
 
@@ -94,7 +94,8 @@ def print_jobs(grid, stream=sys.stdout):
 
 
 def train_all(grid, jobs=1, log=print):
-  """Runs `bin/train` for every unfinished cell, `jobs` at a time; returns the failures."""
+  """Runs `python -m tfquant train` for every unfinished cell, `jobs` at a time; returns the
+  failures."""
   pending = [c for c in cells(grid) if not c.finished]
   running, failures = [], []
   log(f"{len(pending)} of {len(cells(grid))} runs to train, {jobs} at a time.")

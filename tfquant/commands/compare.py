@@ -1,7 +1,7 @@
 """Run the paper's comparison grid: train (or reuse) every cell, evaluate, report.
 
   bin/compare --config=grid_mini [--jobs=2]
-  bin/compare --config=grid_paper --print_jobs     # one bin/train line per cell
+  bin/compare --config=grid_paper --print_jobs     # one training command per cell
   bin/compare --config=grid_paper --notrain        # evaluate and report only
 """
 
@@ -15,7 +15,7 @@ flags.DEFINE_string("config", None, "A shipped grid by name (grid_smoke, grid_mi
                     "grid_paper, ...: tfquant/configs/grid_*.py) or a grid config file.")
 flags.DEFINE_integer("jobs", 1, "Training processes at once.")
 flags.DEFINE_boolean("train", True, "Train unfinished cells (else only evaluate finished).")
-flags.DEFINE_boolean("print_jobs", False, "Only print one bin/train command per cell.")
+flags.DEFINE_boolean("print_jobs", False, "Only print one training command (python -m tfquant train ...) per cell.")
 flags.DEFINE_string("out", None, "Where the runs and the report go (default: the grid's "
                     "out_dir).")
 flags.DEFINE_alias("out_dir", "out")
