@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from tfquant import coding, data, models
+from tfquant import coding, data, models, zoo
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
@@ -63,6 +64,11 @@ def bad_invocations(tmp):
        "no --model given and no zoo model wrote"),
       (["evaluate", "--model=zoo:balle2018-mse-0.01", "--model=zoo:balle2018-mse-0.01",
         f"--out={tmp}/e.json"], 2, "more than once"),
+      (["evaluate", "--model=zoo:", "--model=zoo:balle2018-mse-0.01", f"--out={tmp}/e.json"], 2,
+       "more than once"),
+      (["evaluate", "--model=zoo:nothing-*", f"--out={tmp}/e.json"], 1, "the zoo has"),
+      (["codec", "compress", "--model=zoo:nothing", image, f"{tmp}/x.tfq"], 1, "the zoo has"),
+      (["zoo", "balle2018"], 2),
   ]
 
 
@@ -138,7 +144,8 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
           [python, "-c", "import tfquant; print(tfquant.__file__)"],
           [str(venv / "bin" / "tfquant"), "compare", "--config=grid_smoke", "--print_jobs"],
           [str(venv / "bin" / "tfquant"), "--help"],
-          [str(venv / "bin" / "tfquant"), "codec", "--help"]]
+          [str(venv / "bin" / "tfquant"), "codec", "--help"],
+          [str(venv / "bin" / "tfquant"), "zoo"]]
   outputs = [subprocess.run(args, cwd=outside, capture_output=True, text=True, timeout=300)
              for args in runs]
   for args, result in zip(runs, outputs):
@@ -148,6 +155,9 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   assert outputs[3].stdout.strip().startswith(site)
   assert "make-zoo" in outputs[5].stdout
   assert "tfquant codec compress" in outputs[6].stdout and "bin/" not in outputs[6].stdout
+  listing = outputs[7].stdout.splitlines()
+  assert listing[0].split()[:2] == ["name", "arch"] and len(listing) == 1 + len(zoo.names())
+  assert all(line.split()[0] in zoo.names() for line in listing[1:])
   # A shipped grid by its short name; its first cell trains through the installed package.
   first_job = shlex.split(outputs[4].stdout.splitlines()[0])
   assert first_job[:4] == [python, "-m", "tfquant", "train"]
@@ -158,8 +168,8 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
 
 
 def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path):
-  from tfquant import coding, models, zoo
-  names = zoo.names()[:3]
+  """Among the zoo's models (--model=zoo:, or a folder of them)."""
+  names = zoo.names()
   family = tmp_path / "models"
   family.mkdir()
   for name in names:
@@ -169,9 +179,9 @@ def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path
   loaded = [models.load(zoo.PREFIX + name) for name in names]
   rates = sorted((8 * len(coding.encode(m, image)) / image[..., 0].size, i)
                  for i, m in enumerate(loaded))
-  (low, _), (middle, middle_model), (high, high_model) = rates
-  assert low < middle < high
-  target = high - 0.2 * (high - middle)  # closest: the high-rate model; at or under: middle
+  (middle, middle_model), (high, high_model) = rates[-2:]
+  assert rates[0][0] < middle < high
+  target = high - 0.2 * (high - middle)  # closest: the highest-rate model; at or under: middle
 
   def codec(*args):
     return subprocess.Popen([sys.executable, os.path.join(REPO, "bin", "codec"), *args],
@@ -183,7 +193,7 @@ def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path
     assert all(p.returncode == 0 for p in processes), outputs
     return outputs
 
-  finish(codec("compress", f"--model={family}", f"--target_bpp={target}", image_path,
+  finish(codec("compress", "--model=zoo:", f"--target_bpp={target}", image_path,
                "closest.tfq"),
          codec("compress", f"--model={family}", f"--target_bpp={target}", "--bpp_strict",
                image_path, "strict.tfq"))
@@ -216,3 +226,21 @@ def test_train_takes_lambda_distortion_and_top_level_settings(tmp_path):
   config = train.resolve_config(overrides=dict(distortion="ms-ssim", lmbda=0.05,
                                                train_glob="x", train_dir=str(tmp_path)))
   assert config.model_options()["distortion"] == "ms-ssim"
+
+
+def test_zoo_patterns_name_models_and_the_listing_shows_their_figures():
+  from tfquant.commands import zoo as command
+  everything = [zoo.PREFIX + name for name in zoo.names()]
+  assert zoo.expand("zoo:") == zoo.expand("zoo:*") == everything
+  assert zoo.expand("zoo:balle2018-*") == [n for n in everything if "balle2018-" in n]
+  assert zoo.expand("zoo:balle2018-mse-0.01") == ["zoo:balle2018-mse-0.01"]
+  for missing in ("zoo:nothing-*", "zoo:nothing"):
+    with pytest.raises(FileNotFoundError, match="the zoo has: balle2018-mse-0.0025"):
+      zoo.expand(missing)
+  rows = [zoo.describe(name) for name in zoo.names()]
+  lines = command.table(rows).splitlines()
+  assert len(lines) == 1 + len(rows)
+  for line, row, card in zip(lines[1:], rows, map(zoo.card, zoo.names())):
+    assert line.split()[:2] == [row["name"], row["arch"]]
+    assert f"{card['kodak']['psnr']:.2f}" in line and f"{card['kodak']['bpp']:.4f}" in line
+    assert 1 < row["megabytes"] < 20

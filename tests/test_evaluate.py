@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -186,6 +187,7 @@ def test_grid_smoke_end_to_end(tmp_path):
   for path in data.image_paths(data.sample_dir())[:2]:
     (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
   grid["eval_images"] = str(images)
+  grid["record"] = str(tmp_path / "committed" / "cells.json")
   jobs = subprocess.run([sys.executable, os.path.join(REPO, "bin", "compare"),
                          "--config=configs/grid_smoke.py", "--print_jobs"], cwd=REPO,
                         capture_output=True, text=True, timeout=120)
@@ -211,6 +213,24 @@ def test_grid_smoke_end_to_end(tmp_path):
   compare.run(grid, jobs=2, log=messages.append)
   assert messages[0].startswith("0 of 6 runs to train")
   assert not any(m.startswith(("training", "evaluating")) for m in messages)
+  # On another machine only the record is left: nothing is trained, the report is the same,
+  # and a cell missing from the record is the only one trained again.
+  with open(grid["record"]) as f:
+    record = json.load(f)
+  assert len(record["cells"]) == 6
+  del record["cells"]["balle2018/noise-noise/lambda_0.01"]
+  with open(grid["record"], "w") as f:
+    json.dump(record, f)
+  shutil.rmtree(out)
+  messages = []
+  again, _ = compare.run(grid, jobs=2, log=messages.append)
+  assert messages[0].startswith("1 of 6 runs to train")
+  assert [m for m in messages if m.startswith("training")] == [
+      f"training {os.path.join(out, 'balle2018', 'noise-noise', 'lambda_0.01')}"]
+  assert any(m.startswith("[1/1] balle2018/noise-noise/lambda_0.01 ended") for m in messages)
+  assert again["archs"]["balle2018"]["pairs"][1]["points"] == rows["U-Q/DS-Q"]["points"]
+  with open(grid["record"]) as f:
+    assert len(json.load(f)["cells"]) == 6
 
 
 def test_best_pair_falls_back_to_bd_psnr_when_a_bd_rate_is_undefined():

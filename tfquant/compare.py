@@ -11,11 +11,14 @@ A grid config is a Python file defining `GRID` (see configs/grid_*.py)::
         arch_configs={"balle2018": "configs/balle2018.py"},  # optional base config per arch
         eval_images=None,                    # a folder; None: Kodak if present, else samples
         baselines={"jpeg": [...], "webp": [...]},  # Pillow codecs and their settings
+        record="docs/results/grid_x_cells.json",   # optional: each cell's evaluation, to commit
     )
 
 `run` trains every unfinished cell (each a `python -m tfquant train` process, several at once
-with `jobs`), evaluates every finished one for real (cached per run), and writes `report.md`,
-`report.json` and one RD plot per architecture. Calling it again resumes.
+with `jobs`), evaluates each for real as soon as it finishes (cached per run), and writes
+`report.md`, `report.json` and one RD plot per architecture. Calling it again resumes. A cell
+found in the record is neither trained nor evaluated again: committed as the grid goes, the
+record lets a grid resume on another machine, where the run directories are gone.
 """
 
 import hashlib
@@ -29,6 +32,7 @@ import time
 import tensorflow as tf
 
 from tfquant import data, evaluate, models, quantizers, train
+from tfquant.coding import files
 
 ANCHOR = ("noise", "noise")
 PAPER_NAMES = {"noise": "AUN-Q", "ste": "STE-Q", "universal": "U-Q", "sga": "SGA-Q",
@@ -56,7 +60,8 @@ class Cell:
 
   def __init__(self, grid, arch, pair, lmbda):
     self.grid, self.arch, self.pair, self.lmbda = grid, arch, pair, lmbda
-    self.run_dir = os.path.join(grid["out_dir"], arch, "-".join(pair), f"lambda_{lmbda:g}")
+    self.name = f"{arch}/{'-'.join(pair)}/lambda_{lmbda:g}"
+    self.run_dir = os.path.join(grid["out_dir"], *self.name.split("/"))
 
   def train_command(self):
     command = [sys.executable, "-m", "tfquant", "train"]
@@ -93,12 +98,77 @@ def print_jobs(grid, stream=sys.stdout):
     stream.write(shlex.join(cell.train_command()) + "\n")
 
 
-def train_all(grid, jobs=1, log=print):
-  """Runs `python -m tfquant train` for every unfinished cell, `jobs` at a time; returns the
-  failures."""
-  pending = [c for c in cells(grid) if not c.finished]
-  running, failures = [], []
-  log(f"{len(pending)} of {len(cells(grid))} runs to train, {jobs} at a time.")
+class Record:
+  """The evaluations of finished cells, in one JSON file meant to be committed as the grid
+  goes; only those made on the same evaluation images (`images_key`) count."""
+
+  def __init__(self, path, images_key):
+    self.path, self.images_key, self.cells = path, images_key, {}
+    if path and os.path.exists(path):
+      with open(path) as f:
+        saved = json.load(f)
+      if saved.get("images") == images_key:
+        self.cells = saved["cells"]
+
+  def get(self, cell):
+    return self.cells.get(cell.name)
+
+  def add(self, cell, point):
+    self.cells[cell.name] = point
+    if self.path:
+      data.make_folder(os.path.dirname(os.path.abspath(self.path)))
+      text = json.dumps({"images": self.images_key, "cells": self.cells}, indent=1,
+                        sort_keys=True)
+      files.write_atomically(self.path, text.encode() + b"\n")
+
+
+def eval_paths(grid):
+  directory = grid.get("eval_images") or data.shared_dir("kodak") or data.sample_dir()
+  return data.image_paths(directory)
+
+
+def _images_key(paths):
+  return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:10]
+
+
+def _cached(path, compute):
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  result = compute()
+  with open(path, "w") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  return result
+
+
+def evaluate_cell(cell, paths, record, log=print):
+  """The cell's RD point: from the record, else from its run (cached there), then recorded."""
+  point = record.get(cell)
+  if point is None:
+    def compute():
+      log(f"evaluating {cell.run_dir}")
+      codec = evaluate.ModelCodec(models.load(cell.run_dir), label=pair_label(cell.pair))
+      point = evaluate.evaluate(codec, paths, estimate=True,
+                                progress=evaluate.terminal_progress(cell.name))
+      point["settings"].update(arch=cell.arch, lmbda=cell.lmbda)
+      return point
+
+    point = _cached(os.path.join(cell.run_dir, f"eval-{_images_key(paths)}.json"), compute)
+    record.add(cell, point)
+  return point
+
+
+def _duration(seconds):
+  return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
+  """Runs `python -m tfquant train` for every cell neither finished nor recorded, `jobs` at a
+  time, calling `finished(cell)` as each one ends well; returns the failures."""
+  pending = [c for c in cells(grid) if not c.finished and record.get(c) is None]
+  total, running, failures, done = len(pending), [], [], 0
+  start = time.monotonic()
+  log(f"{total} of {len(cells(grid))} runs to train, {jobs} at a time.")
   while pending or running:
     while pending and len(running) < jobs:
       cell = pending.pop(0)
@@ -112,49 +182,29 @@ def train_all(grid, jobs=1, log=print):
       if process.poll() is not None:
         running.remove(entry)
         log_file.close()
+        done += 1
         if process.returncode != 0:
           failures.append(cell)
           log(f"FAILED {cell.run_dir} (exit {process.returncode}; see its train.log)")
+        else:
+          finished(cell)
+        elapsed = time.monotonic() - start
+        log(f"[{done}/{total}] {cell.name} ended after {_duration(elapsed)} in all; "
+            f"about {_duration(elapsed / done * (total - done))} left")
     time.sleep(0.5)
   return failures
 
 
-def eval_paths(grid):
-  directory = grid.get("eval_images") or data.shared_dir("kodak") or data.sample_dir()
-  return data.image_paths(directory)
-
-
-def _cached(path, compute):
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  result = compute()
-  with open(path, "w") as f:
-    json.dump(result, f, indent=2, sort_keys=True)
-  return result
-
-
-def evaluate_all(grid, log=print):
-  """{cell: point} for finished cells, and the baseline points; results cached on disk."""
+def evaluate_all(grid, record, log=print):
+  """{cell: point} for finished or recorded cells, and the baseline points."""
   paths = eval_paths(grid)
-  key = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:10]
-  points = {}
-  for cell in cells(grid):
-    if not cell.finished:
-      continue
-
-    def compute(cell=cell):
-      log(f"evaluating {cell.run_dir}")
-      codec = evaluate.ModelCodec(models.load(cell.run_dir), label=pair_label(cell.pair))
-      point = evaluate.evaluate(codec, paths, estimate=True)
-      point["settings"].update(arch=cell.arch, lmbda=cell.lmbda)
-      return point
-
-    points[cell] = _cached(os.path.join(cell.run_dir, f"eval-{key}.json"), compute)
+  points = {cell: evaluate_cell(cell, paths, record, log) for cell in cells(grid)
+            if record.get(cell) is not None or cell.finished}
   baselines = []
   for name, qualities in grid.get("baselines", {}).items():
     for quality in qualities:
-      path = os.path.join(grid["out_dir"], "baselines", f"{name}-{quality}-{key}.json")
+      path = os.path.join(grid["out_dir"], "baselines",
+                          f"{name}-{quality}-{_images_key(paths)}.json")
       os.makedirs(os.path.dirname(path), exist_ok=True)
       baselines.append(_cached(path, lambda n=name, q=quality: evaluate.evaluate(
           evaluate.PillowCodec(n, q), paths)))
@@ -248,8 +298,13 @@ def report(grid, points, baselines):
 
 def run(grid, jobs=1, train=True, log=print):
   os.makedirs(grid["out_dir"], exist_ok=True)
-  failures = train_all(grid, jobs, log) if train else []
-  points, baselines = evaluate_all(grid, log)
+  paths = eval_paths(grid)
+  record = Record(grid.get("record"), _images_key(paths))
+  failures = []
+  if train:
+    failures = train_all(grid, record, jobs, log,
+                         finished=lambda cell: evaluate_cell(cell, paths, record, log))
+  points, baselines = evaluate_all(grid, record, log)
   result = report(grid, points, baselines)
   log(f"Report: {os.path.join(grid['out_dir'], 'report.md')}")
   return result, failures

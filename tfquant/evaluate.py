@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import sys
 import time
 import warnings
 
@@ -156,6 +157,21 @@ def measure(codec, image, estimate=False):
   if estimate:
     row["estimated_bpp"] = codec.estimated_bpp(image)
   return row, reconstruction
+
+
+def terminal_progress(label):
+  """A `progress` for `evaluate`: images done and time left, on a terminal only."""
+  if not sys.stderr.isatty():
+    return None
+  start = time.perf_counter()
+
+  def show(done, total):
+    elapsed = time.perf_counter() - start
+    print(f"\r{label}: {done}/{total} images, {elapsed:.0f} s, "
+          f"about {elapsed / done * (total - done):.0f} s left", end="\n" if done == total else "",
+          file=sys.stderr, flush=True)
+
+  return show
 
 
 def evaluate(codec, paths, estimate=False, reconstructions_dir=None, progress=None):

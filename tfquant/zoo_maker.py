@@ -51,7 +51,7 @@ def write_entry(name, config, steps, seconds, images):
   models.save(models.load(config.train_dir), directory, float16=True)
   point = evaluate.evaluate(evaluate.ModelCodec(models.load(directory), label=name), images)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
-          "cpus": os.cpu_count(), "weights": "float16 convolutions (trained in float32)",
+          "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {config.precision})",
           "config": dataclasses.asdict(config),
           "kodak": {k: point["mean"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")},
           "kodak_images": len(images)}

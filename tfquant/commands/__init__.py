@@ -25,7 +25,7 @@ from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
 NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client",
-         "make-zoo")
+         "zoo", "make-zoo")
 
 
 def _fail(message, status):

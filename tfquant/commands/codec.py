@@ -19,7 +19,7 @@ from tfquant.coding import BitstreamError, files
 
 flags.DEFINE_multi_string(
     "model", None, "A training run (or its best/, checkpoints/ckpt-N), a saved model, zoo:NAME, "
-    "or a directory of these; repeatable. compress --target_bpp chooses among them; decompress "
+    "or a directory of these; zoo: is every zoo model, zoo:PATTERN those it matches; repeatable. compress --target_bpp chooses among them; decompress "
     "takes the one whose fingerprint the file carries (default: any zoo model).")
 flags.DEFINE_float("target_bpp", None, "compress: code with every --model and keep the file "
                    "whose real rate is closest to this (bits per pixel, header included).")
@@ -86,9 +86,12 @@ def main(argv):
 
 def model_paths(given):
   """The models that --model values name: a directory that is no model itself gives every
-  model in it."""
+  model in it, zoo: every zoo model (zoo:PATTERN those it matches)."""
   paths = []
   for path in given or []:
+    if path.startswith(zoo.PREFIX):
+      paths += zoo.expand(path)
+      continue
     if models.saved_directory(path) or not os.path.isdir(path):
       paths.append(path)  # (a checkpoint, or a missing path that `load` reports)
       continue

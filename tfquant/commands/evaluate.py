@@ -13,15 +13,15 @@ published curves. On a terminal each point shows its progress per image.
 
 import os
 import sys
-import time
 
 from absl import app, flags
 
 from tfquant import commands
 
 flags.DEFINE_multi_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), "
-                          "saved model, zoo:NAME, or exported SavedModel dir; repeatable: "
-                          "every model is a point of the same results file.")
+                          "saved model, zoo:NAME, or exported SavedModel dir; zoo: is every "
+                          "zoo model, zoo:PATTERN those it matches; repeatable: every model is "
+                          "a point of the same results file.")
 flags.DEFINE_string("label", None, "The curve's name in the results (default: the "
                     "architecture and quantizer pair, or the baseline's name); points with "
                     "the same label form one curve.")
@@ -58,22 +58,14 @@ def _codecs(evaluate, train):
   return [evaluate.SavedModelCodec(path)
           if os.path.exists(os.path.join(path, "saved_model.pb")) else
           evaluate.ModelCodec(train.load_model(path), coder=FLAGS.coder)
-          for path in FLAGS.model]
+          for path in model_specs()]
 
 
-def progress(label):
-  """Per-image progress with an estimate of the time left, on a terminal only."""
-  if not sys.stderr.isatty():
-    return None
-  start = time.perf_counter()
-
-  def show(done, total):
-    elapsed = time.perf_counter() - start
-    print(f"\r{label}: {done}/{total} images, {elapsed:.0f} s, "
-          f"about {elapsed / done * (total - done):.0f} s left", end="\n" if done == total else "",
-          file=sys.stderr, flush=True)
-
-  return show
+def model_specs():
+  """--model's values, each zoo pattern replaced by the zoo models it names."""
+  from tfquant import zoo
+  return [name for spec in FLAGS.model for name in (
+      zoo.expand(spec) if spec.startswith(zoo.PREFIX) else [spec])]
 
 
 def plot(paths):
@@ -108,7 +100,8 @@ def main(argv):
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if bool(FLAGS.model) == bool(FLAGS.baseline) or not FLAGS.out:
       raise app.UsageError("Give --out and exactly one of --model and --baseline.")
-    repeated = sorted({m for m in FLAGS.model or [] if FLAGS.model.count(m) > 1})
+    specs = model_specs() if FLAGS.model else []
+    repeated = sorted({m for m in specs if specs.count(m) > 1})
     if repeated:
       raise app.UsageError(f"--model={repeated[0]} is given more than once")
     from tfquant import data, evaluate
@@ -119,7 +112,7 @@ def main(argv):
       point = evaluate.evaluate(codec, paths, estimate=FLAGS.estimate and FLAGS.model and
                                 isinstance(codec, evaluate.ModelCodec),
                                 reconstructions_dir=FLAGS.reconstructions,
-                                progress=progress(codec.label))
+                                progress=evaluate.terminal_progress(codec.label))
       points.append(point)
       mean = point["mean"]
       estimated = (f"  (estimated {mean['estimated_bpp']:.4f})" if "estimated_bpp" in mean

@@ -1,12 +1,14 @@
 """Models trained on this project's CPUs and shipped in the package, loadable by name.
 
     models.load("zoo:balle2018-mse-0.01")      # or any command's --model=zoo:NAME
+    tfquant zoo                                 # lists them with their Kodak figures
 
 Each entry is a directory here holding what `tfquant.models.save` writes (`model.json`,
 weights; float32) and `card.json`: the training configuration, steps, CPU time and its
 Kodak figures. `configs/zoo_balle2018.py` and `docs/RESULTS.md` say how they were made.
 """
 
+import fnmatch
 import json
 import os
 
@@ -31,3 +33,29 @@ def path(name):
 def card(name):
   with open(os.path.join(path(name), CARD_FILE)) as f:
     return json.load(f)
+
+
+def expand(spec):
+  """The zoo models that `spec` names, as "zoo:NAME": "zoo:NAME" itself, "zoo:" every entry,
+  "zoo:PATTERN" those matching the shell pattern (zoo:balle2017-*)."""
+  pattern = spec[len(PREFIX):] or "*"
+  if not any(c in pattern for c in "*?["):
+    return [PREFIX + os.path.basename(path(pattern))]
+  matches = fnmatch.filter(names(), pattern)
+  if not matches:
+    raise FileNotFoundError(f"No zoo model matches {spec!r}; the zoo has: "
+                            f"{', '.join(names()) or 'none'}.")
+  return [PREFIX + name for name in matches]
+
+
+def describe(name):
+  """One entry's row for `tfquant zoo`: what it is, how it was trained, its Kodak figures."""
+  entry = card(name)
+  config, kodak = entry["config"], entry["kodak"]
+  filters = str(config["num_filters"]) + (
+      f"/{config['latent_filters']}" if config.get("latent_filters") else "")
+  size = sum(os.path.getsize(os.path.join(path(name), f)) for f in os.listdir(path(name)))
+  return {"name": name, "arch": config["arch"], "filters": filters, "lmbda": config["lmbda"],
+          "steps": entry["steps"], "hours": entry["training_seconds"] / 3600,
+          "precision": config.get("precision", "float32"), "megabytes": size / 1e6,
+          "bpp": kodak["bpp"], "psnr": kodak["psnr"], "ms_ssim_db": kodak["ms_ssim_db"]}
