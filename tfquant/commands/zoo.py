@@ -1,5 +1,6 @@
-"""List the model zoo: each model's architecture, λ, training (hours on its 2-core machine) and
-Kodak figures.
+"""List the model zoo: each model's architecture, λ, training and Kodak figures.
+
+Hours are wall time on the 2-core machine that trained it.
 
   bin/zoo              # one line per model
   bin/zoo --json       # the same as JSON, one object per model
