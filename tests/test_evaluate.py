@@ -288,3 +288,33 @@ def test_results_json_damaged_or_foreign_is_one_value_error(tmp_path):
       evaluate.curves(evaluate.load_points(str(path)))
     except ValueError:
       pass
+
+
+def test_a_damaged_or_foreign_grid_record_is_one_value_error_and_other_images_do_not_count(
+    tmp_path):
+  path = str(tmp_path / "cells.json")
+  paths = ["a.png", "b.png"]
+  cell = compare.Cell({"out_dir": str(tmp_path)}, "balle2018", ("noise", "noise"), 0.01)
+  record = compare.Record(path, paths)
+  record.add(cell, {"mean": {"bpp": 0.5, "psnr": 30.0, "ms_ssim_db": 14.0}, "settings": {}})
+  good = open(path, "rb").read()
+  assert compare.Record(path, paths).get(cell) == record.get(cell)
+  assert compare.Record(path, ["c.png"]).get(cell) is None  # evaluated on other images
+  cases = [good[:n] for n in range(0, len(good) - 2, 7)]
+  cases += [b"[]", b'{"cells": []}', b'{"cells": {"x": 5}}', b'{"cells": {"x": {"mean": 1}}}',
+            b'{"cells": {"x": {"mean": {"bpp": "0.5", "psnr": 30, "ms_ssim_db": 14}}}}',
+            b"\xff\xfe" + good, b'{"images": "' + b"9" * 100000 + b'"}']
+  rng = np.random.RandomState(0)
+  for _ in range(100):
+    forged = bytearray(good)
+    forged[rng.randint(len(forged))] = rng.randint(256)
+    cases.append(bytes(forged))
+  for case in cases:
+    with open(path, "wb") as f:
+      f.write(case)
+    try:
+      loaded = compare.Record(path, paths)
+    except ValueError as error:
+      assert "no grid record" in str(error)
+    else:  # a byte that leaves valid JSON of the right shape: read as it says
+      assert isinstance(loaded.cells, dict)

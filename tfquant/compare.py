@@ -99,15 +99,25 @@ def print_jobs(grid, stream=sys.stdout):
 
 
 class Record:
-  """The evaluations of finished cells, in one JSON file meant to be committed as the grid
-  goes; only those made on the same evaluation images (`images_key`) count."""
+  """The evaluations of finished cells on the evaluation images `paths`, in one JSON file
+  meant to be committed as the grid goes; those made on other images do not count."""
 
-  def __init__(self, path, images_key):
-    self.path, self.images_key, self.cells = path, images_key, {}
+  def __init__(self, path, paths):
+    self.path, self.paths, self.cells = path, paths, {}
+    self.images_key = hashlib.sha256("\n".join(paths).encode()).hexdigest()[:10]
     if path and os.path.exists(path):
       with open(path) as f:
-        saved = json.load(f)
-      if saved.get("images") == images_key:
+        try:
+          saved = json.load(f)
+        except ValueError:
+          saved = None
+      if not (isinstance(saved, dict) and isinstance(saved.get("cells"), dict) and all(
+          isinstance(p, dict) and isinstance(p.get("mean"), dict) and all(
+              isinstance(p["mean"].get(k), (int, float)) for k in ("bpp", "psnr", "ms_ssim_db"))
+          for p in saved["cells"].values())):
+        raise ValueError(f"{path} is no grid record (JSON with the evaluation of each cell); "
+                         "restore it from git or remove it to evaluate the runs again")
+      if saved.get("images") == self.images_key:
         self.cells = saved["cells"]
 
   def get(self, cell):
@@ -127,10 +137,6 @@ def eval_paths(grid):
   return data.image_paths(directory)
 
 
-def _images_key(paths):
-  return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:10]
-
-
 def _cached(path, compute):
   if os.path.exists(path):
     with open(path) as f:
@@ -141,19 +147,19 @@ def _cached(path, compute):
   return result
 
 
-def evaluate_cell(cell, paths, record, log=print):
+def evaluate_cell(cell, record, log=print):
   """The cell's RD point: from the record, else from its run (cached there), then recorded."""
   point = record.get(cell)
   if point is None:
     def compute():
       log(f"evaluating {cell.run_dir}")
       codec = evaluate.ModelCodec(models.load(cell.run_dir), label=pair_label(cell.pair))
-      point = evaluate.evaluate(codec, paths, estimate=True,
+      point = evaluate.evaluate(codec, record.paths, estimate=True,
                                 progress=evaluate.terminal_progress(cell.name))
       point["settings"].update(arch=cell.arch, lmbda=cell.lmbda)
       return point
 
-    point = _cached(os.path.join(cell.run_dir, f"eval-{_images_key(paths)}.json"), compute)
+    point = _cached(os.path.join(cell.run_dir, f"eval-{record.images_key}.json"), compute)
     record.add(cell, point)
   return point
 
@@ -197,17 +203,16 @@ def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
 
 def evaluate_all(grid, record, log=print):
   """{cell: point} for finished or recorded cells, and the baseline points."""
-  paths = eval_paths(grid)
-  points = {cell: evaluate_cell(cell, paths, record, log) for cell in cells(grid)
+  points = {cell: evaluate_cell(cell, record, log) for cell in cells(grid)
             if record.get(cell) is not None or cell.finished}
   baselines = []
   for name, qualities in grid.get("baselines", {}).items():
     for quality in qualities:
       path = os.path.join(grid["out_dir"], "baselines",
-                          f"{name}-{quality}-{_images_key(paths)}.json")
+                          f"{name}-{quality}-{record.images_key}.json")
       os.makedirs(os.path.dirname(path), exist_ok=True)
       baselines.append(_cached(path, lambda n=name, q=quality: evaluate.evaluate(
-          evaluate.PillowCodec(n, q), paths)))
+          evaluate.PillowCodec(n, q), record.paths)))
   return points, baselines
 
 
@@ -298,12 +303,11 @@ def report(grid, points, baselines):
 
 def run(grid, jobs=1, train=True, log=print):
   os.makedirs(grid["out_dir"], exist_ok=True)
-  paths = eval_paths(grid)
-  record = Record(grid.get("record"), _images_key(paths))
+  record = Record(grid.get("record"), eval_paths(grid))
   failures = []
   if train:
     failures = train_all(grid, record, jobs, log,
-                         finished=lambda cell: evaluate_cell(cell, paths, record, log))
+                         finished=lambda cell: evaluate_cell(cell, record, log))
   points, baselines = evaluate_all(grid, record, log)
   result = report(grid, points, baselines)
   log(f"Report: {os.path.join(grid['out_dir'], 'report.md')}")

@@ -1,34 +1,15 @@
 """The model zoo's Ballé17 (tfquant/zoo/balle2017-mse-*), made by
-`tfquant make-zoo --config=zoo_balle2017`: the common starts of the Ballé17 fine-tune grid
-(grid_finetune_balle2017).
+`tfquant make-zoo --config=zoo_balle2017`: the common starts of a Ballé17 fine-tune grid.
 
 The study's width (N = M = 128; it uses 192 at λ=0.03, here 128 throughout so that one
-model is fine-tuned to every λ) and its λ set. Trained in bfloat16 on this 2-core CPU as the
-Ballé18 zoo was in float32: 128² crops, batch 8, Adam 1e-3 dropped ×0.1 for the last 20%; one
-run from scratch at λ=0.01, the other λ fine-tuned from its final weights.
+model is fine-tuned to every λ) and its λ set. Trained as the Ballé18 zoo (zoo_balle2018:
+128² crops, batch 8, Adam 1e-3 dropped ×0.1 for the last 20%), but in bfloat16 and longer;
+one run from scratch at λ=0.01, the other λ fine-tuned from its final weights.
 """
-import os
+from zoo_balle2018 import CONFIG as _BALLE2018
 
-from tfquant import data
-
-_PHOTOS = data.shared_dir("photos") or data.sample_dir()
-
-CONFIG = dict(
-    arch="balle2017",
-    num_filters=128,
-    ent_quant="noise",
-    lmbda=0.01,
-    batch_size=8,
-    patch_size=128,
-    steps=10000,
-    lr=1e-3,
-    lr_decay_fraction=0.8,
-    precision="mixed_bfloat16",
-    checkpoint_every=500,
-    summary_every=100,
-    image_summary_every=2000,
-    train_glob=os.path.join(_PHOTOS, "*.png"),
-)
+CONFIG = dict(_BALLE2018, arch="balle2017", num_filters=128, latent_filters=None, steps=10000,
+              precision="mixed_bfloat16")
 
 ZOO = dict(
     name="balle2017-mse-{lmbda}",
