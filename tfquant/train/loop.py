@@ -1,9 +1,12 @@
 """The training loop: strategies, the distributed step, and `Trainer`, which owns the model,
 optimizer and a run directory's checkpoints."""
 
+import contextlib
 import functools
 import math
 import os
+import signal
+import threading
 import tempfile
 import time
 
@@ -82,6 +85,26 @@ def is_chief(strategy):
   return resolver.task_type == "chief" or (resolver.task_type == "worker" and
                                            resolver.task_id == 0)
 
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+  """Holds Ctrl-C until the block ends, so a checkpoint is written whole or not at all.
+
+  CheckpointManager names its new checkpoint latest before it records it on disk; an interrupt
+  between the two would report a checkpoint that a resume cannot find.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  interrupted = []
+  previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGINT, previous)
+  if interrupted:
+    raise KeyboardInterrupt
 
 
 class Trainer:
@@ -235,7 +258,8 @@ class Trainer:
       if variable.dtype.is_floating and not np.all(np.isfinite(variable.numpy())):
         raise FloatingPointError(
             f"Not saving: variable {variable.name} is not finite at step {self.step}.")
-    return manager.save(checkpoint_number=self.step)
+    with interrupts_deferred():
+      return manager.save(checkpoint_number=self.step)
 
   def _validate(self, writer, step):
     loss = self.validation_loss()
