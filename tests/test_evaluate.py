@@ -1,5 +1,6 @@
 import json
 import math
+import re
 import os
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from tfquant import compare, data, evaluate
+from tfquant import compare, data, evaluate, zoo
 from tests.helpers import sample_image, trained
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -254,6 +255,12 @@ def test_grid_configs_load():
   assert all("--seed=1" in cell.train_command() for cell in compare.cells(repeat))
   paper = compare.load_grid(os.path.join(REPO, "configs", "grid_paper.py"))
   assert set(mini["pairs"]) <= set(paper["pairs"])
+  balle2017 = compare.load_grid(os.path.join(REPO, "configs", "grid_finetune_balle2017.py"))
+  cells = compare.cells(balle2017)
+  assert len(cells) == 44 and {c.lmbda for c in cells} == {0.001, 0.003, 0.01, 0.03}
+  for cell in cells:  # every start is a zoo model of that λ
+    start = re.search(r"--init_from=(\S+)", " ".join(cell.train_command())).group(1)
+    assert zoo.card(start[len(zoo.PREFIX):])["config"]["lmbda"] == cell.lmbda
 
 
 def test_bd_overlap_is_reported_and_little_overlap_is_marked():

@@ -9,20 +9,11 @@ machine with only the missing cells to train.
 """
 from grid_finetune import GRID as _BALLE2018
 
-from tfquant import zoo
-
-_ZOO_LAMBDAS = sorted(zoo.card(name)["config"]["lmbda"] for name in zoo.names()
-                      if name.startswith("balle2017-mse-"))
-if not _ZOO_LAMBDAS:
-  raise ValueError("grid_finetune_balle2017 starts from the zoo's Ballé17 models, which are not "
-                   "there yet: make them first (tfquant make-zoo --config=zoo_balle2017 "
-                   "--work_dir=DIR)")
-
 GRID = dict(
     _BALLE2018,
     out_dir="runs/grid_finetune_balle2017",
     record="docs/results/grid_finetune_balle2017_cells.json",
     archs={"balle2017": dict(num_filters=128)},
-    lambdas=_ZOO_LAMBDAS,
+    lambdas=[0.001, 0.003, 0.01, 0.03],
     train=dict(_BALLE2018["train"], init_from="zoo:balle2017-mse-{lmbda:g}"),
 )
