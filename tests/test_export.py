@@ -142,7 +142,7 @@ def test_forward_is_differentiable_for_fine_tuning(exported):
   loaded = tf.saved_model.load(path)
   x = tf.random.uniform([1, 64, 64, 3])
   with tf.GradientTape() as tape:
-    loss = loaded.forward(x)["loss"]
+    loss = loaded.forward(x, tf.constant(0, tf.int64))["loss"]
   grads = tape.gradient(loss, loaded.trainable_weights)
   assert len(grads) == len(loaded.trainable_weights) and all(g is not None for g in grads)
 

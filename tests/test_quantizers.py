@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import latent_codecs, quantizers
+from tfquant import latent_codecs, models, quantizers
+from tests.helpers import TINY
 
 ALL = quantizers.names()
 
@@ -193,6 +194,26 @@ def test_soft_round_tends_to_identity_and_to_rounding():
   np.testing.assert_allclose(smooth(y, training=True), y, atol=1e-3)
   close = np.abs(sharp(y, training=True).numpy() - np.round(y.numpy())) < 1e-3
   assert close.mean() > 0.95  # all but |d - 1/2| < 0.017
+
+
+def test_a_scheduled_quantizer_refuses_a_training_call_without_step():
+  """Without `step`, SGA-Q would never anneal and STH-Q never leave its noise stage."""
+  y = latent()
+  scheduled = [("sga", {}), ("sth", {}), ("soft_round", {}),
+               ("sigmoid", quantizers.Sigmoid.STUDY_SCHEDULE),
+               ("dsq", dict(sharpness_end=5.0))]
+  for name, params in scheduled:
+    quantizer = quantizers.get(name, **params)
+    with pytest.raises(ValueError, match=r"training=True, step=optimizer.iterations"):
+      quantizer(y, training=True)
+    assert quantizer(y, training=True, step=10).shape == y.shape
+    np.testing.assert_array_equal(quantizer(y, training=False), np.round(y))
+  for name, params in [("sga", dict(temperature=0.5)), ("dsq", {}), ("dsq", dict(learnable=True)),
+                       ("sigmoid", {}), ("noise", {}), ("ste", {})]:
+    assert quantizers.get(name, **params)(y, training=True).shape == y.shape
+  model = models.create("balle2018", ent_quant="sga", dec_quant="sga", **TINY)
+  with pytest.raises(ValueError, match="The 'sga' quantizer follows a schedule"):
+    model(tf.random.uniform([1, 64, 64, 3]), training=True)
 
 
 def test_sth_switches_from_noise_to_rounding():

@@ -4,8 +4,9 @@
     OUT/<name>/<version>/       the SavedModel
         signatures  compress:   image (uint8 H×W×3)       -> bitstream_bytes (string)
                     decompress: bitstream_bytes (string)  -> image (uint8 H×W×3)
-        functions   forward(x float [N,H,W,3] in [0,1]) -> loss, bpp, mse (training mode,
-                    differentiable w.r.t. `trainable_weights`, for fine-tuning)
+        functions   forward(x float [N,H,W,3] in [0,1], step int64) -> loss, bpp, mse
+                    (training mode at that training step, which drives the scheduled
+                    quantizers; differentiable w.r.t. `trainable_weights`, for fine-tuning)
         assets/tfquant_model/   the same model in tfquant's format (`tfquant.models.load`)
 
 ``tf.saved_model.load(path).signatures["compress"](image=...)["bitstream_bytes"]``.
@@ -64,10 +65,11 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
     with tf.control_dependencies(checks):
       return {"image": tf.identity(image)}
 
-  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x")],
+  @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, name="x"),
+                                 tf.TensorSpec([], tf.int64, name="step")],
                autograph=False)
-  def forward(x):
-    result = model(x, training=True)
+  def forward(x, step):
+    result = model(x, training=True, step=step)
     return {k: result[k] for k in ("loss", "bpp", "mse")}
 
   module.compress, module.decompress, module.forward = compress, decompress, forward

@@ -5,7 +5,8 @@ Every layer is called as ``q(y, offset=None, training=..., step=None)``:
 * ``offset`` (the median or predicted mean) is subtracted before rounding and added back;
 * ``training=False`` always gives hard rounding ``round(y - offset) + offset``;
 * ``step`` (the global training step) drives the schedules (SGA temperature, DS-Q sharpness,
-  soft-round alpha, STH stage).
+  soft-round alpha, STH stage); a training call to a quantizer that follows a schedule
+  (`scheduled`) without it is refused, since its schedule would silently stay at step 0.
 
 Definitions follow Tsubota & Aizawa, "Comprehensive Comparisons of Uniform Quantization in
 Deep Image Compression", IEEE Access 2023, and its code. Soft maths runs in float32 whatever
@@ -158,11 +159,24 @@ class Quantizer(tf.keras.layers.Layer):
 
   canonical = None
 
+  @property
+  def scheduled(self):
+    """Whether training depends on `step` (then a training call without it is refused)."""
+    return False
+
+  def _require_step(self, step):
+    if step is None and self.scheduled:
+      raise ValueError(
+          f"The {self.canonical!r} quantizer follows a schedule of the training step, which "
+          f"a training call must pass: model(x, training=True, step=optimizer.iterations) "
+          f"(without it the schedule would stay at step 0).")
+
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
     del coded_offset
     y = tf.cast(inputs, tf.float32)
     offset = tf.zeros([], tf.float32) if offset is None else tf.cast(offset, tf.float32)
     if training:
+      self._require_step(step)
       out = self._approximate(y, offset, step)
     else:
       out = _pass_through(y, tf.round(y - offset) + offset)
@@ -249,6 +263,10 @@ class StochasticGumbelAnnealing(Quantizer):
     self.decay_start = int(decay_start)
     self.temperature = None if temperature is None else float(temperature)
 
+  @property
+  def scheduled(self):
+    return self.temperature is None
+
   def tau(self, step=None):
     if self.temperature is not None:
       return tf.constant(self.temperature, tf.float32)
@@ -284,6 +302,10 @@ class _SharpnessQuantizer(Quantizer):
                **kwargs):
     super().__init__(**kwargs)
     self.schedule = LinearSchedule(sharpness_init, sharpness_end, schedule_start, schedule_end)
+
+  @property
+  def scheduled(self):
+    return self.schedule.start_value != self.schedule.end_value
 
   def sharpness(self, step=None):
     return self.schedule(step)
@@ -322,6 +344,10 @@ class DifferentiableSoft(_SharpnessQuantizer):
           initializer=tf.keras.initializers.Constant(self.schedule.start_value),
           constraint=lambda k: tf.clip_by_value(k, self.K_MIN, self.K_MAX))
     super().build(input_shape)
+
+  @property
+  def scheduled(self):
+    return not self.learnable and super().scheduled
 
   def sharpness(self, step=None):
     if self.learnable:
@@ -367,6 +393,10 @@ class Sigmoid(_SharpnessQuantizer):
     self.stair_steps = None if stair_steps is None else int(stair_steps)
     self.sharpness_max = float(sharpness_max)
 
+  @property
+  def scheduled(self):
+    return self.stair_steps is not None or super().scheduled
+
   def sharpness(self, step=None):
     if self.stair_steps is None:
       return super().sharpness(step)
@@ -410,6 +440,8 @@ class SoftToHard(Quantizer):
     super().__init__(**kwargs)
     self.switch_step = int(switch_step)
 
+  scheduled = True
+
   def is_hard(self, step=None):
     return tf.cast(0 if step is None else step, tf.int64) >= self.switch_step
 
@@ -419,6 +451,7 @@ class SoftToHard(Quantizer):
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
     if not training:
       return super().call(inputs, offset=offset, training=training, step=step)
+    self._require_step(step)
     y = tf.cast(inputs, tf.float32)
 
     def hard():

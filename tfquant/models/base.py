@@ -114,7 +114,7 @@ class CompressionModel(tf.keras.Model):
       config = codec.get_config()
       self.options[f"{prefix}ent_quant"] = config["ent_quant"]
       self.options[f"{prefix}dec_quant"] = config["dec_quant"]
-    self(tf.zeros([1, self.stride, self.stride, 3]), training=True)
+    self(tf.zeros([1, self.stride, self.stride, 3]), training=True, step=0)
 
   def call(self, x, training=None, step=None):
     """x: float images in [0, 1], NHWC. Returns the loss terms and the reconstruction."""
