@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 3
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install test stress demo bench bench-peers clean
+.PHONY: install test stress sweep demo bench bench-peers clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ test: install
 
 stress: install
 	$(BIN)/python -m tests.fuzzing --cases=10000
+
+sweep: install
+	$(BIN)/python -m tests.sweep
+	$(BIN)/python -m tests.sweep --installed
 
 demo: install
 	$(BIN)/python -m tfquant.demo

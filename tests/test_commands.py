@@ -10,87 +10,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tfquant import coding, data, models, zoo
+from tfquant import coding, commands, data, models, zoo
+from tests import sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
 
 
-def bad_invocations(tmp):
-  """(command and arguments, expected exit status: 2 for usage errors[, what the error
-  says])."""
-  a_file = os.path.join(tmp, "a_file")
-  foreign = os.path.join(tmp, "foreign.json")
-  not_tfq = os.path.join(tmp, "x.tfq")
-  for path, text in ((a_file, "x"), (foreign, '{"rows": []}'), (not_tfq, "not a tfq file")):
-    with open(path, "w") as f:
-      f.write(text)
-  run = os.path.join(tmp, "run")
-  image = data.image_paths(data.sample_dir())[0]
-  not_from_the_zoo = os.path.join(tmp, "other.tfq")
-  model = models.create("balle2017", num_filters=8)
-  model.finalize()
-  with open(not_from_the_zoo, "wb") as f:
-    f.write(coding.encode(model, data.read_image(image)[:32, :32]))
-  return [
-      (["train", "--config=missing.py"], 1),
-      (["train", "--train_glob=nomatch/*.png", f"--train_dir={run}"], 1),
-      (["train", f"--train_glob={SAMPLES}", f"--train_dir={a_file}/run"], 1),
-      (["train", "--arch=nope", f"--train_glob={SAMPLES}", f"--train_dir={run}"], 1),
-      (["train", "--steps=many"], 2),
-      (["evaluate", "--baseline=png", f"--out={tmp}/x.json"], 2),
-      (["evaluate", f"--plot={tmp}/rd.png", foreign], 1),
-      (["evaluate", "--model=missing", f"--out={tmp}/x.json"], 1),
-      (["serve-local", "--export_dir=missing"], 1),
-      (["codec"], 2),
-      (["codec", "decompress", "--model=zoo:balle2018-mse-0.01", not_tfq, f"{tmp}/x.jpg"], 2),
-      (["codec", "decompress", "--model=zoo:balle2018-mse-0.01", not_tfq, f"{tmp}/x.png"], 1),
-      (["codec", "compress", "--model=missing", a_file, f"{tmp}/x.tfq"], 1),
-      (["codec", "compress", "--model=zoo:balle2018-mse-0.01", "--coder=zip", a_file,
-        f"{tmp}/x.tfq"], 2),
-      (["export", "--model=missing", f"--out={tmp}/export"], 1),
-      (["export"], 2),
-      (["compare", "--config=missing.py"], 1),
-      (["serve-client", "--protocol=rest", "--server=localhost:9", "decompress", not_tfq,
-        f"{tmp}/y.png"], 1),
-      (["codec", "compress", "--model=zoo:balle2018-mse-0.01", "--target_bpp=-1", image,
-        f"{tmp}/x.tfq"], 2),
-      (["codec", "compress", "--model=zoo:balle2018-mse-0.01", image, f"{tmp}/nodir/x.tfq"], 1),
-      (["evaluate", "--baseline=jpeg", "--qualities=500", f"--out={tmp}/j.json"], 1),
-      (["evaluate", "--baseline=jpeg", "--qualities=abc", f"--out={tmp}/j.json"], 2),
-      (["evaluate", "--baseline=jpeg", "--qualities=50", f"--out={a_file}/j.json"], 1),
-      (["export", "--model=zoo:balle2018-mse-0.01", f"--export_dir={a_file}"], 1),
-      (["codec", "decompress", not_from_the_zoo, f"{tmp}/y.png"], 1,
-       "no --model given and no zoo model wrote"),
-      (["evaluate", "--model=zoo:balle2018-mse-0.01", "--model=zoo:balle2018-mse-0.01",
-        f"--out={tmp}/e.json"], 2, "more than once"),
-      (["evaluate", "--model=zoo:", "--model=zoo:balle2018-mse-0.01", f"--out={tmp}/e.json"], 2,
-       "more than once"),
-      (["evaluate", "--model=zoo:nothing-*", f"--out={tmp}/e.json"], 1, "the zoo has"),
-      (["codec", "compress", "--model=zoo:nothing", image, f"{tmp}/x.tfq"], 1, "the zoo has"),
-      (["zoo", "balle2018"], 2),
-  ]
-
-
-def test_bad_invocations_fail_with_one_error_line(tmp_path):
-  cases = bad_invocations(str(tmp_path))
-  # As from a shell: the commands' own TensorFlow log level, whatever this process set.
-  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-  processes = []
-  for start in range(0, len(cases), 4):  # four TensorFlow start-ups at a time
-    batch = [subprocess.Popen([sys.executable, os.path.join(REPO, "bin", args[0]), *args[1:]],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              env=env)
-             for args, *_ in cases[start:start + 4]]
-    processes += [(p, *p.communicate(timeout=300)) for p in batch]
-  wrong = []
-  for (args, status, *says), (process, output, _) in zip(cases, processes):
-    lines = [line for line in output.strip().splitlines() if line.strip()]
-    if not (process.returncode == status and "Traceback" not in output and len(lines) == 1
-            and lines[0].startswith("error: ") and "File exists" not in output
-            and ".tmp-" not in output and all(part in output for part in says)):
-      wrong.append((args, process.returncode, output[-600:]))
-  assert not wrong, "\n".join(map(str, wrong))
+def test_a_sample_of_the_sweep_ends_as_each_case_says(tmp_path):
+  """Every fifth case of `make sweep` (tests/sweep.py: one `error:` line, the right status,
+  Ctrl-C and closed pipes included) from the checkout."""
+  sample = sweep.cases(str(tmp_path))[::5]
+  assert {case.args[0] for case in sample} >= set(commands.NAMES)
+  failures = sweep.sweep(sample, cwd=str(tmp_path))
+  assert not failures, "\n".join(f"{' '.join(c.args)}: {problem}" for c, problem in failures)
   assert not (tmp_path / "run").exists()  # refused before the run directory was touched
 
 
@@ -119,20 +52,11 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   """`pip install` of the wheel alone gives `tfquant ...`, `tfquant-codec` and `python -m
   tfquant`, with the zoo and samples inside (dependencies come from this environment's
   site-packages through a path file, so nothing is downloaded)."""
-  subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                  "--no-build-isolation", "--wheel-dir", str(tmp_path / "dist"), REPO],
-                 check=True, timeout=300, capture_output=True)
+  bin_dir = sweep.install_wheel(str(tmp_path))
   venv = tmp_path / "venv"
-  subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
   python = str(venv / "bin" / "python")
   site = subprocess.run([python, "-c", "import site; print(site.getsitepackages()[0])"],
                         check=True, capture_output=True, text=True).stdout.strip()
-  here = next(p for p in sys.path if p.endswith("site-packages"))
-  with open(os.path.join(site, "dependencies.pth"), "w") as f:
-    f.write(here + "\n")
-  wheel = next((tmp_path / "dist").glob("tfquant-*.whl"))
-  subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
-                  "--no-deps", str(wheel)], check=True, timeout=300, capture_output=True)
   image = data.image_paths(data.sample_dir())[0]
   outside = tmp_path / "elsewhere"  # not the checkout: only the installed package is there
   outside.mkdir()
@@ -158,6 +82,10 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   listing = outputs[7].stdout.splitlines()
   assert listing[0].split()[:2] == ["name", "arch"] and len(listing) == 1 + len(zoo.names())
   assert all(line.split()[0] in zoo.names() for line in listing[1:])
+  os.mkdir(tmp_path / "cases")
+  sample = sweep.cases(str(tmp_path / "cases"))[2::15]  # mistakes, as `tfquant COMMAND`
+  failures = sweep.sweep(sample, installed=bin_dir, cwd=str(outside))
+  assert not failures, "\n".join(f"{' '.join(c.args)}: {problem}" for c, problem in failures)
   # A shipped grid by its short name; its first cell trains through the installed package.
   first_job = shlex.split(outputs[4].stdout.splitlines()[0])
   assert first_job[:4] == [python, "-m", "tfquant", "train"]

@@ -23,6 +23,7 @@ record lets a grid resume on another machine, where the run directories are gone
 
 import hashlib
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -35,9 +36,6 @@ from tfquant import data, evaluate, models, quantizers, train
 from tfquant.coding import files
 
 ANCHOR = ("noise", "noise")
-PAPER_NAMES = {"noise": "AUN-Q", "ste": "STE-Q", "universal": "U-Q", "sga": "SGA-Q",
-               "dsq": "DS-Q", "sth": "STH-Q", "stochastic": "St-Q", "soft_round": "SR-Q",
-               "sigmoid": "Sig-Q"}
 
 
 def load_grid(path):
@@ -45,6 +43,10 @@ def load_grid(path):
   missing = {"out_dir", "archs", "pairs", "lambdas", "train"} - set(grid)
   if missing:
     raise ValueError(f"{path}: GRID lacks {sorted(missing)}.")
+  unknown = sorted(set(grid["archs"]) - set(models.names()))
+  if unknown:
+    raise ValueError(f"{path}: unknown architecture(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(models.names())}.")
   grid["pairs"] = [tuple(quantizers.canonical_name(q) for q in pair) for pair in grid["pairs"]]
   if ANCHOR not in grid["pairs"]:
     raise ValueError(f"{path}: the pairs must include the anchor {ANCHOR}.")
@@ -52,7 +54,7 @@ def load_grid(path):
 
 
 def pair_label(pair):
-  return "/".join(PAPER_NAMES.get(q, q) for q in pair)
+  return "/".join(map(quantizers.paper_name, pair))
 
 
 class Cell:
@@ -219,9 +221,10 @@ def evaluate_all(grid, record, log=print):
 def _signed(value, digits, overlap=1.0):
   """'+1.23', '+1.23 †' where the curves overlap less than `evaluate.BD_MIN_OVERLAP`
   (unreliable), or 'n/a' where a BD figure is undefined."""
-  if value != value:
+  if math.isnan(value):
     return "n/a"
-  return f"{value:+.{digits}f}" + (" †" if overlap < evaluate.BD_MIN_OVERLAP else "")
+  mark = evaluate.unreliable_mark(overlap)
+  return f"{value:+.{digits}f}" + (f" {mark}" if mark else "")
 
 
 def bd_row(anchor, curve):
@@ -241,9 +244,9 @@ def best_pair(rows):
   breaks that, and ranking only the pairs that kept a BD-rate would crown the anchor by default.
   """
   pairs = [r for r in rows if not r.get("baseline")]
-  if pairs and all(r["bd_rate_psnr"] == r["bd_rate_psnr"] for r in pairs):
+  if pairs and not any(math.isnan(r["bd_rate_psnr"]) for r in pairs):
     return min(pairs, key=lambda r: r["bd_rate_psnr"])["pair"], "BD-rate, PSNR"
-  ranked = [r for r in pairs if r["bd_psnr"] == r["bd_psnr"]]
+  ranked = [r for r in pairs if not math.isnan(r["bd_psnr"])]
   if ranked:
     return max(ranked, key=lambda r: r["bd_psnr"])["pair"], "BD-PSNR; some BD-rates undefined"
   return None, "no BD figures"
@@ -302,6 +305,8 @@ def report(grid, points, baselines):
 
 
 def run(grid, jobs=1, train=True, log=print):
+  if os.path.exists(grid["out_dir"]) and not os.path.isdir(grid["out_dir"]):
+    raise NotADirectoryError(f"The grid's folder {grid['out_dir']} is a file.")
   os.makedirs(grid["out_dir"], exist_ok=True)
   record = Record(grid.get("record"), eval_paths(grid))
   failures = []

@@ -86,7 +86,8 @@ def read_image(path):
         image = image.convert("RGB")
       return np.asarray(image, dtype=np.uint8)
   except (OSError, Image.DecompressionBombError, SyntaxError) as error:
-    raise ValueError(f"{path}: not a readable image ({error}).") from error
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    raise ValueError(f"{path}: not a readable image ({reason}).") from error
 
 
 def write_png(path, image):

@@ -28,7 +28,7 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 BD_METHOD = "pchip"
 # Below this overlap of the two curves (the bjontegaard package's own threshold) a BD figure
 # extrapolates more than it measures: reported, but marked unreliable.
-BD_MIN_OVERLAP = 0.75
+BD_MIN_OVERLAP = 0.75  # below it, a BD figure is marked † (see `unreliable_mark`)
 PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
 COMPRESSAI_SUFFIX = ".compressai.json"  # CompressAI's results format, beside ours
 
@@ -308,6 +308,11 @@ def bd_overlap(anchor, test, metric="psnr", kind="rate"):
   total = max(max(a), max(t)) - min(min(a), min(t))
   shared = min(max(a), max(t)) - max(min(a), min(t))
   return max(shared, 0.0) / total if total > 0 else 1.0
+
+
+def unreliable_mark(overlap):
+  """'†' for a BD figure computed on curves that overlap less than `BD_MIN_OVERLAP`, else ''."""
+  return "†" if overlap < BD_MIN_OVERLAP else ""
 
 
 def bd_rate(anchor, test, metric="psnr"):

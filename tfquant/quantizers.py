@@ -18,7 +18,8 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["Quantizer", "get", "spec", "names", "canonical_name", "LinearSchedule"]
+__all__ = ["Quantizer", "get", "spec", "names", "canonical_name", "paper_name",
+           "LinearSchedule"]
 
 _REGISTRY = {}
 _ALIASES = {}  # normalized spelling -> canonical name
@@ -30,7 +31,8 @@ def _normalize(name):
 
 
 def register(name, *aliases):
-  """Class decorator: makes a quantizer available to `get` under `name` and `aliases`."""
+  """Class decorator: makes a quantizer available to `get` under `name` and `aliases` (the
+  first alias is the name tables print, as in the study: AUN-Q, U-Q, ...)."""
 
   def decorate(cls):
     cls.canonical = name
@@ -47,6 +49,11 @@ def register(name, *aliases):
 def names():
   """Canonical quantizer names, in registration order."""
   return list(_REGISTRY)
+
+
+def paper_name(name):
+  """The name tables print for a quantizer name or alias ('universal' -> 'U-Q')."""
+  return _SPELLINGS[canonical_name(name)][0]
 
 
 def canonical_name(name):
@@ -361,7 +368,7 @@ class DifferentiableSoft(_SharpnessQuantizer):
     return dict(super().get_config(), learnable=self.learnable)
 
 
-@register("soft_round", "soft-round", "sr", "softround")
+@register("soft_round", "SR-Q", "soft-round", "sr", "softround")
 class SoftRound(_SharpnessQuantizer):
   """Soft rounding (Agustsson & Theis 2020): the smooth curve itself, alpha annealed."""
 
@@ -373,7 +380,7 @@ class SoftRound(_SharpnessQuantizer):
     return soft_round(y - offset, self.sharpness(step)) + offset
 
 
-@register("sigmoid", "sigmoid-q", "sigmoid_quantization")
+@register("sigmoid", "Sig-Q", "sigmoid-q", "sigmoid_quantization")
 class Sigmoid(_SharpnessQuantizer):
   """Sigmoid soft step (Yang et al. 2019, quantization networks): floor(y) + sigmoid(T (d - 1/2)).
 

@@ -82,7 +82,8 @@ def rest_predict(url, model_name, signature, inputs, timeout=60.0):
     detail = error.read().decode(errors="replace")
     raise ServingError(f"HTTP {error.code}: {detail}") from None
   except urllib.error.URLError as error:
-    raise ServingError(f"Cannot reach {url}: {error.reason}") from None
+    reason = getattr(error.reason, "strerror", None) or error.reason  # not "[Errno 111] ..."
+    raise ServingError(f"Cannot reach {url}: {reason}") from None
   outputs = payload["outputs"]
   if not isinstance(outputs, dict):  # a single output is returned bare
     outputs = {"output": outputs}

@@ -63,9 +63,16 @@ def write_entry(name, config, steps, seconds, images):
 
 
 def make(config_file, work_dir, only=None, train_missing=True):
+  """Trains (or resumes) the runs of `config_file` in `work_dir` (`only`: those λ) and writes
+  each finished one as a zoo entry."""
+  plan = runs(config_file, work_dir)
+  unknown = sorted(set(only or ()) - {lmbda for lmbda, _, _ in plan})
+  if unknown:
+    raise ValueError(f"{config_file} has no run at λ {', '.join(map(str, unknown))}; its λ: "
+                     f"{', '.join(str(lmbda) for lmbda, _, _ in plan)}.")
   images = data.image_paths(data.shared_dir("kodak") or data.sample_dir())
-  for lmbda, name, settings in runs(config_file, work_dir):
-    if only and not any(float(x) == lmbda for x in only):
+  for lmbda, name, settings in plan:
+    if only and lmbda not in only:
       continue
     config = train.resolve_config(overrides=settings)
     if train_missing:

@@ -23,6 +23,8 @@ def write_atomically(path, payload):
   directory = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"Cannot write {path}: {directory} is not a folder.")
+  if os.path.isdir(path):
+    raise IsADirectoryError(f"Cannot write {path}: it is a folder.")
   fd, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
   try:
     os.fchmod(fd, _umask_mode())

@@ -370,13 +370,6 @@ def read_indexed(reader, carry, indexes, tables):
   return carry, value + tf.gather(tables.offsets, indexes)
 
 
-def decode_indexed(string, indexes, tables):
-  """Inverse of `encode_indexed` in one read: (int32 symbols shaped like `indexes`, ok)."""
-  reader = Reader(string, tf.size(indexes, out_type=tf.int64))
-  carry, symbols = read_indexed(reader, reader.initial, tf.reshape(indexes, [-1]), tables)
-  return tf.reshape(tf.cast(symbols, tf.int32), tf.shape(indexes)), reader.finish(carry)
-
-
 def as_string(octets):
   """A scalar string from a vector of byte values."""
   table = tf.constant([bytes([i]) for i in range(256)])

@@ -1,7 +1,8 @@
 """The command-line tools: `tfquant COMMAND [flags]` (installed), `python -m tfquant COMMAND`,
 or `bin/COMMAND` in a checkout. One module per command, each with its absl flags and `run()`.
 
-Importing this package first quiets TensorFlow's start-up and imports it before absl's
+Ctrl-C while a command starts (TensorFlow's import takes seconds) is one line and status 130,
+as later. Importing this package first quiets TensorFlow's start-up and imports it before absl's
 `app.run`: TensorFlow imported for the first time inside `app.run`'s main (from a shell, i.e.
 without the TF2_BEHAVIOR=1 that importing TensorFlow leaves for child processes) sees
 `executing_eagerly_outside_functions()` as False in every tf.function, so `Tensor.__eq__`
@@ -15,17 +16,38 @@ import importlib.util
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA start-up lines without a GPU
 
+
+def _interrupted_while_starting(signum, frame):
+  del signum, frame
+  print("error: interrupted", file=sys.stderr)
+  os._exit(130)  # nothing was started yet, and a half-imported TensorFlow must not unwind
+
+
+NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client",
+         "zoo", "make-zoo")
+
+_program = os.path.basename(sys.argv[0]) if sys.argv else ""
+if _program in NAMES or _program.startswith("tfquant") or sys.argv[0].endswith(
+    os.path.join("tfquant", "__main__.py")):  # a command starting (not a library import)
+  signal.signal(signal.SIGINT, _interrupted_while_starting)  # until `run` takes Ctrl-C over
+
 import tensorflow  # noqa: E402,F401  (see above)
 from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
-NAMES = ("train", "codec", "evaluate", "compare", "export", "serve-local", "serve-client",
-         "zoo", "make-zoo")
+
+def valid_model_name(name):
+  """A TF Serving model name: one path component of letters, digits, '_', '.', '-'."""
+  return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name or ""))
+
+
+MODEL_NAME_RULE = "--model_name must be letters, digits, '_', '.' or '-' (one folder name)"
 
 
 def _fail(message, status):
@@ -66,8 +88,9 @@ def _quiet_broken_pipe():
 
 
 def run(main, errors=(ValueError, OSError), arguments=False):
-  """`app.run(main)`, but a bad flag or `app.UsageError` is one `error:` line and exit status
-  2 (absl would print every flag first), and `errors` raised by `main` one line and status 1.
+  """`app.run(main)`, but a bad flag, a flag given twice or `app.UsageError` is one `error:`
+  line and exit status 2 (absl would print every flag first, or keep the last value), and
+  `errors` raised by `main` one line and status 1 (an `OSError` as "PATH: reason").
   Ctrl-C is one line (a `KeyboardInterrupt`'s message where it has one, such as where a run
   resumes) and status 130; a closed pipe on the output ends the command quietly. Without
   `arguments`, a command given any (besides flags) is refused. `--help` shows the command's
@@ -83,13 +106,19 @@ def run(main, errors=(ValueError, OSError), arguments=False):
 
   def parse(argv):
     try:
-      return flags.FLAGS(argv)
+      remaining = flags.FLAGS(argv)
     except flags.Error as error:
       _fail(f"{error} (see {name} --help)", 2)
     except SystemExit as done:  # absl ends the help it printed with status 1
       if done.code == 1 and set(argv[1:]) & {"--help", "-h", "-?", "--helpshort", "--helpfull"}:
         sys.exit(0)
       raise
+    repeated = sorted(n for n in flags.FLAGS if flags.FLAGS[n].present > 1 and
+                      not isinstance(flags.FLAGS[n], flags.MultiFlag))
+    if repeated:  # absl would keep the last value without a word
+      _fail(f"flag --{repeated[0]} given more than once (or with its alias) (see {name} "
+            "--help)", 2)
+    return remaining
 
   def guarded(argv):
     _plain_output()
@@ -104,8 +133,11 @@ def run(main, errors=(ValueError, OSError), arguments=False):
     except BrokenPipeError:
       raise
     except errors as error:
+      if isinstance(error, OSError) and error.strerror:  # not "[Errno 2] ...: 'path'"
+        error = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
       _fail(error, 1)
 
+  signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt again
   try:
     app.run(guarded, flags_parser=parse)
   except BrokenPipeError:

@@ -9,6 +9,7 @@ decompress finds the model that wrote the file (its header's fingerprint) among 
 the zoo's models when none is given.
 """
 
+import math
 import os
 import sys
 
@@ -23,7 +24,7 @@ flags.DEFINE_multi_string(
     "takes the one whose fingerprint the file carries (default: any zoo model).")
 flags.DEFINE_float("target_bpp", None, "compress: code with every --model and keep the file "
                    "whose real rate is closest to this (bits per pixel, header included).")
-flags.register_validator("target_bpp", lambda value: value is None or value > 0,
+flags.register_validator("target_bpp", lambda value: value is None or 0 < value < math.inf,
                         "--target_bpp must be a positive number of bits per pixel")
 flags.DEFINE_boolean("bpp_strict", False, "compress --target_bpp: the largest file at or under "
                      "the target instead (refused if none is).")
@@ -33,7 +34,7 @@ flags.DEFINE_enum("coder", "tfc", ["tfc", "tf"], "compress: entropy coder, tfc "
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS); the file "
                   "records it and decompress follows.")
 flags.DEFINE_integer("max_pixels", None, "decompress: refuse images with more pixels "
-                     "(default 2^24).")
+                     "(default 2^24).", lower_bound=1)
 FLAGS = flags.FLAGS
 COMMANDS = {"compress": 2, "decompress": 2, "info": 1}
 
@@ -41,9 +42,12 @@ COMMANDS = {"compress": 2, "decompress": 2, "info": 1}
 def main(argv):
   command, paths = (argv[1], argv[2:]) if len(argv) > 1 else (None, [])
   if command not in COMMANDS:
-    raise app.UsageError(f"give a command: {', '.join(COMMANDS)}")
+    given = f"unknown command {command!r}" if command else "no command given"
+    raise app.UsageError(f"{given}; choose from {', '.join(COMMANDS)}")
   if len(paths) != COMMANDS[command]:
     raise app.UsageError(f"{command} takes {COMMANDS[command]} path(s), got {len(paths)}")
+  if FLAGS.bpp_strict and FLAGS.target_bpp is None:
+    raise app.UsageError("--bpp_strict chooses by --target_bpp, which is not given")
   if command == "decompress" and not paths[1].lower().endswith(".png"):
     raise app.UsageError(f"decompress writes PNG; name the output .png, not {paths[1]!r}")
   import tensorflow as tf

@@ -13,7 +13,7 @@ from tfquant import commands
 
 flags.DEFINE_string("config", None, "A shipped grid by name (grid_smoke, grid_mini, "
                     "grid_paper, ...: tfquant/configs/grid_*.py) or a grid config file.")
-flags.DEFINE_integer("jobs", 1, "Training processes at once.")
+flags.DEFINE_integer("jobs", 1, "Training processes at once.", lower_bound=1)
 flags.DEFINE_boolean("train", True, "Train unfinished cells (else only evaluate finished).")
 flags.DEFINE_boolean("print_jobs", False, "Only print one training command (python -m tfquant train ...) per cell.")
 flags.DEFINE_string("out", None, "Where the runs and the report go (default: the grid's "

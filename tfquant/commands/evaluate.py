@@ -47,6 +47,9 @@ def codecs():
 
 def _codecs(evaluate, train):
   if FLAGS.baseline:
+    if FLAGS["qualities"].present and not FLAGS.qualities:
+      raise app.UsageError("--qualities is empty: give settings separated by commas, or leave "
+                           "it out for the defaults")
     qualities = FLAGS.qualities or evaluate.PillowCodec.DEFAULT_QUALITIES.get(FLAGS.baseline, ())
     kind = float if FLAGS.baseline == "jpeg2000" else int
     try:
@@ -82,7 +85,7 @@ def plot(paths):
     cells = ""
     for metric in ("psnr", "ms_ssim_db"):
       overlap = evaluate.bd_overlap(anchor, curve, metric)
-      mark = "†" if overlap < evaluate.BD_MIN_OVERLAP else " "
+      mark = evaluate.unreliable_mark(overlap) or " "
       cells += f"{evaluate.bd_rate(anchor, curve, metric):>15.2f}{mark}{overlap:>9.0%}"
     print(f"{label:<28}{cells}")
   print(f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%}: unreliable.")
@@ -95,6 +98,8 @@ def main(argv):
     if FLAGS.plot:
       if len(argv) < 2:
         raise app.UsageError("--plot needs result JSON files as arguments.")
+      if not FLAGS.plot.lower().endswith((".png", ".svg", ".pdf")):
+        raise app.UsageError(f"--plot writes .png, .svg or .pdf, not {FLAGS.plot!r}")
       return plot(argv[1:])
     if len(argv) > 1:
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")

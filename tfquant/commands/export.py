@@ -17,9 +17,11 @@ flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt
 flags.DEFINE_string("export_dir", None, "TF Serving's base folder: the SavedModel goes in "
                     "EXPORT_DIR/MODEL_NAME/VERSION, the config in EXPORT_DIR/models.config.")
 flags.DEFINE_string("model_name", "tfquant", "Model name for TF Serving.")
+flags.register_validator("model_name", commands.valid_model_name, commands.MODEL_NAME_RULE)
 flags.DEFINE_alias("out", "export_dir")
 flags.DEFINE_alias("name", "model_name")
-flags.DEFINE_integer("version", None, "Version number (default: one more than the newest).")
+flags.DEFINE_integer("version", None, "Version number (default: one more than the newest).",
+                     lower_bound=1)
 flags.DEFINE_enum("coder", "tf", ["tfc", "tf"], "Entropy coder in the graph: tf (pure-TF "
                   "rANS: stock TensorFlow and TF Serving run it) or tfc "
                   "(tensorflow-compression's range coder; the runtime needs its ops).")

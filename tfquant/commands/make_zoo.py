@@ -9,7 +9,7 @@ its model, configuration, steps, training time and figures are written to tfquan
 """
 
 
-from absl import flags
+from absl import app, flags
 
 from tfquant import commands
 
@@ -24,8 +24,13 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
+  try:
+    only = [float(lmbda) for lmbda in FLAGS.only or ()]
+  except ValueError:
+    raise app.UsageError(f"--only takes λ values separated by commas, got "
+                         f"{','.join(FLAGS.only)!r}") from None
   from tfquant import zoo_maker
-  zoo_maker.make(FLAGS.config, FLAGS.work_dir, FLAGS.only, FLAGS.train)
+  zoo_maker.make(FLAGS.config, FLAGS.work_dir, only, FLAGS.train)
 
 
 def run():

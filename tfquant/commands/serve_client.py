@@ -4,7 +4,7 @@
   bin/serve-client --protocol=rest --server=http://localhost:8501 decompress in.tfq out.png
 """
 
-import sys
+import math
 
 from absl import app, flags
 
@@ -13,7 +13,10 @@ from tfquant import commands
 flags.DEFINE_string("server", "localhost:8500", "host:port (gRPC) or http://host:port (REST).")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "TF Serving API to use.")
 flags.DEFINE_string("model_name", "tfquant", "Model name on the server.")
+flags.register_validator("model_name", commands.valid_model_name, commands.MODEL_NAME_RULE)
 flags.DEFINE_float("timeout", 120.0, "Seconds to wait for an answer.")
+flags.register_validator("timeout", lambda value: 0 < value < math.inf,
+                         "--timeout must be a positive number of seconds")
 FLAGS = flags.FLAGS
 
 
@@ -39,8 +42,8 @@ def main(argv):
                         {"bitstream_bytes": np.array(payload, dtype=object)}, FLAGS.timeout)
       image = np.asarray(outputs["image"], np.uint8)
       files.write_atomically(destination, files.png_bytes(image))
-  except (serving.ServingError, ValueError, OSError) as error:
-    sys.exit(f"error: {error}")
+  except serving.ServingError as error:
+    raise ValueError(str(error)) from None  # one error: line, as bad paths and values
   print(f"{source} -> {destination}")
 
 

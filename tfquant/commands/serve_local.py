@@ -14,9 +14,11 @@ from tfquant import commands
 
 flags.DEFINE_string("export_dir", None, "The folder bin/export --export_dir wrote.")
 flags.DEFINE_string("model_name", "tfquant", "Model name (a subfolder of --export_dir).")
-flags.DEFINE_integer("port", 8500, "gRPC port on 127.0.0.1 (as tensorflow_model_server).")
+flags.register_validator("model_name", commands.valid_model_name, commands.MODEL_NAME_RULE)
+flags.DEFINE_integer("port", 8500, "gRPC port on 127.0.0.1 (as tensorflow_model_server).",
+                     lower_bound=1, upper_bound=65535)
 flags.DEFINE_integer("rest_api_port", 8501, "REST port on 127.0.0.1 (as "
-                     "tensorflow_model_server).")
+                     "tensorflow_model_server).", lower_bound=1, upper_bound=65535)
 flags.DEFINE_alias("name", "model_name")
 flags.DEFINE_alias("grpc_port", "port")
 flags.DEFINE_alias("rest_port", "rest_api_port")

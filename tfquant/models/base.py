@@ -139,13 +139,6 @@ class CompressionModel(tf.keras.Model):
     result["x_hat"] = x_hat
     return result
 
-  def latent_shapes(self, image_shape):
-    """int32 [latents, 3]: (height, width, channels) of each coded latent, in string order."""
-    image_shape = tf.cast(image_shape, tf.int32)
-    padded = (image_shape + self.stride - 1) // self.stride * self.stride
-    return tf.stack([tf.concat([padded // self.latent_strides[name], [codec.channels]], 0)
-                     for name, codec in self.latent_codecs.items()])
-
   def finalize(self):
     """Freezes every latent's range-coding tables from the trained entropy models, and (at
     the next compress or decompress) the coding graphs' kernels from the current weights."""

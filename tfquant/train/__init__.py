@@ -34,8 +34,9 @@ from tfquant.train.run_dir import (CONFIG_FILE, initial_checkpoint, load_model, 
 
 def train(config, dataset_fn=None, progress=True):
   """Runs (or resumes) a whole training job and leaves a finalized model in the run dir."""
-  if config.train_glob:
-    data.image_paths(config.train_glob)  # raises before the run directory is touched
+  for images in (config.train_glob, config.val_glob):
+    if images:
+      data.image_paths(images)  # raises before the run directory is touched
   chief = is_chief(make_strategy(config.strategy))
   with lock(config.train_dir) if chief else contextlib.nullcontext():
     write_config(config)

@@ -2,7 +2,9 @@
 their resolution (defaults, then the file, then flags)."""
 
 import dataclasses
+import importlib.machinery
 import importlib.util
+import math
 import os
 import sys
 
@@ -83,8 +85,8 @@ class TrainConfig:
                   "keep_checkpoints", "summary_every", "image_summary_every"):
       if getattr(self, field) < 1:
         problems.append(f"--{field} must be positive, got {getattr(self, field)}")
-    if self.lmbda <= 0 or self.lr <= 0:
-      problems.append("--lambda and --lr must be positive")
+    if not (0 < self.lmbda < math.inf and 0 < self.lr < math.inf):
+      problems.append(f"--lambda and --lr must be positive numbers, got {self.lmbda}, {self.lr}")
     for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
       value = getattr(self, field)
       if value is not None and not 0 <= value <= 1:
@@ -98,6 +100,14 @@ class TrainConfig:
         if models.saved_directory(self.init_from) is None:
           initial_checkpoint(self.init_from)
       except (ValueError, FileNotFoundError) as error:
+        problems.append(str(error))
+    if not problems:  # what only the architecture knows (its options, context modes, ...)
+      try:
+        stride = models.create(self.arch, **self.model_options()).stride
+        if self.patch_size < stride:
+          problems.append(f"--patch_size={self.patch_size} is smaller than one latent pixel "
+                          f"of {self.arch} ({stride}×{stride})")
+      except ValueError as error:
         problems.append(str(error))
     if problems:
       raise ValueError("invalid training configuration: " + "; ".join(problems))
@@ -159,11 +169,17 @@ def load_python_config(path, variable):
     path = os.path.join(CONFIGS_DIR, f"{path}.py")
   if not os.path.isfile(path):
     raise FileNotFoundError(f"Config file {path!r} not found.")
-  spec = importlib.util.spec_from_file_location(f"tfquant_{variable.lower()}", path)
-  module = importlib.util.module_from_spec(spec)
+  name = f"tfquant_{variable.lower()}"
+  loader = importlib.machinery.SourceFileLoader(name, path)  # whatever the file is named
+  module = importlib.util.module_from_spec(importlib.util.spec_from_loader(name, loader))
   sys.path.insert(0, os.path.dirname(os.path.abspath(path)))
   try:
-    spec.loader.exec_module(module)
+    loader.exec_module(module)
+  except ValueError:
+    raise  # the config's own message
+  except Exception as error:  # pylint: disable=broad-except  (any mistake in the file)
+    raise ValueError(f"{path} does not run as a Python config: {type(error).__name__}: "
+                     f"{error}") from error
   finally:
     sys.path.pop(0)
   if not isinstance(getattr(module, variable, None), dict):
