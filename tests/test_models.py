@@ -23,6 +23,15 @@ def test_names_and_unknown_arch():
 
 
 @pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
+def test_an_ms_ssim_model_builds_and_trains_on_its_smallest_side(arch):
+  model = models.create(arch, lmbda=10.0, distortion="ms-ssim", **TINY)
+  side = model.min_training_side()
+  assert side % model.stride == 0 and side >= 161 > side - model.stride
+  out = model(tf.random.uniform([1, side, side, 3]), training=True, step=0)
+  np.testing.assert_allclose(out["loss"], 10.0 * (1 - out["ms_ssim"]) + out["bpp"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
 def test_training_forward_terms(arch):
   model = models.create(arch, lmbda=0.02, **TINY)
   x = tf.random.uniform([2, 64, 48, 3])

@@ -69,7 +69,7 @@ def to_db(ms_ssim_value):
 class ModelCodec:
   """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate."""
 
-  def __init__(self, model, label=None, coder=coding.DEFAULT_CODER):
+  def __init__(self, model, label=None, coder=coding.coders.DEFAULT):
     self.model = model
     self.identifier = coding.model_id(model)
     self.coder = coder

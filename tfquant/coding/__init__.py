@@ -12,7 +12,6 @@ from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pac
 # A decoder allocates the whole latent and the synthesis' activations (gigabytes for a
 # 4096×4096 image): refuse larger images unless asked (`max_pixels`, `--max_pixels`).
 DEFAULT_MAX_PIXELS = 1 << 24
-DEFAULT_CODER = "tfc"
 
 
 def weights_hash(model):
@@ -45,7 +44,7 @@ def model_id(model):
   return identifier
 
 
-def encode(model, image, identifier=None, dither_seed=None, coder=DEFAULT_CODER):
+def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT):
   """Compresses one H×W×3 uint8 image to container bytes.
 
   With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
@@ -84,5 +83,5 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
                          f"({error.message.splitlines()[0]}).") from None
 
 
-__all__ = ["BitstreamError", "DEFAULT_CODER", "coders", "encode", "decode", "fingerprint",
+__all__ = ["BitstreamError", "coders", "encode", "decode", "fingerprint",
            "model_id", "weights_hash", "pack", "unpack"]

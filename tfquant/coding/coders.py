@@ -5,8 +5,9 @@
     "tf"   interleaved rANS in stock TensorFlow ops (`rans.py`): a SavedModel using it runs
            on any TensorFlow runtime, TF Serving included
 
-A bitstream records which one wrote it (`CODER_IDS`). Latent codecs turn latents into
-symbols and table indexes; coders turn those into strings and back, and never see a model.
+A bitstream records which one wrote it (its index in `container.CODERS`). Latent codecs turn
+latents into symbols and table indexes; coders turn those into strings and back, and never see
+a model.
 `decode` returns (symbols, ok): ok is False when the coder noticed a damaged string.
 """
 
@@ -14,10 +15,10 @@ import tensorflow as tf
 
 from tensorflow_compression.python.ops import gen_ops
 
-from tfquant.coding import rans
+from tfquant.coding import container, rans
 
-NAMES = ("tfc", "tf")
-CODER_IDS = {"tfc": 0, "tf": 1}
+NAMES = container.CODERS
+DEFAULT = NAMES[0]  # "tfc"
 
 
 def check(name):
@@ -41,8 +42,8 @@ class Coder:
 
 
 class RangeCoder(Coder):
-  """tensorflow-compression's range coder (what tfquant's v1 files used). It codes one
-  stream in order, so any split into reads decodes."""
+  """tensorflow-compression's range coder. It codes one stream in order, so any split into
+  reads decodes."""
 
   name = "tfc"
 

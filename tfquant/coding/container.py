@@ -44,7 +44,7 @@ _HEAD = struct.Struct(">4sBB")
 _SEED = struct.Struct(">II")
 _CHECKSUM = struct.Struct(">I")
 _ID_TOKEN = re.compile(r"[A-Za-z0-9_.+/-]+")
-CODERS = ("tfc", "tf")  # by their id in the flags
+CODERS = ("tfc", "tf")  # the entropy coders by their id in a file's flags; the first: default
 
 
 class BitstreamError(ValueError):
@@ -57,7 +57,7 @@ class Bitstream:
   image_shape: tuple
   strings: tuple  # of bytes
   symbol_checksum: int  # CRC-32 of the coded symbols
-  coder: str = "tfc"
+  coder: str = CODERS[0]
   dither_seed: tuple = None  # (uint32, uint32) when y was coded with U-Q's dither
 
 

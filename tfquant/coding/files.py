@@ -36,7 +36,7 @@ def write_atomically(path, payload):
     raise
 
 
-def compress_file(model, source, destination, dither_seed=None, coder=coding.DEFAULT_CODER):
+def compress_file(model, source, destination, dither_seed=None, coder=coding.coders.DEFAULT):
   """Codes an image file; returns (image shape, bytes written)."""
   image = data.read_image(source)
   payload = coding.encode(model, image, dither_seed=dither_seed, coder=coder)
@@ -45,7 +45,7 @@ def compress_file(model, source, destination, dither_seed=None, coder=coding.DEF
 
 
 def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
-                       coder=coding.DEFAULT_CODER):
+                       coder=coding.coders.DEFAULT):
   """Codes an image file with each of `models` and keeps the file whose real rate is closest
   to `target_bpp` or, `strict`, the largest at or under it (tfci's --target_bpp and
   --bpp_strict). Returns (image shape, bytes written, index of the model chosen)."""

@@ -16,7 +16,7 @@ import sys
 from absl import app, flags
 
 from tfquant import commands, models, zoo
-from tfquant.coding import BitstreamError, files
+from tfquant.coding import BitstreamError, coders, files
 
 flags.DEFINE_multi_string(
     "model", None, "A training run (or its best/, checkpoints/ckpt-N), a saved model, zoo:NAME, "
@@ -30,7 +30,7 @@ flags.DEFINE_boolean("bpp_strict", False, "compress --target_bpp: the largest fi
                      "the target instead (refused if none is).")
 flags.DEFINE_boolean("dither", False, "compress: code y with U-Q's dither (random seed, "
                      "stored in the file); needs a U-Q decoder quantizer.")
-flags.DEFINE_enum("coder", "tfc", ["tfc", "tf"], "compress: entropy coder, tfc "
+flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "compress: entropy coder, tfc "
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS); the file "
                   "records it and decompress follows.")
 flags.DEFINE_integer("max_pixels", None, "decompress: refuse images with more pixels "

@@ -17,6 +17,7 @@ import sys
 from absl import app, flags
 
 from tfquant import commands
+from tfquant.coding import coders
 
 flags.DEFINE_multi_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), "
                           "saved model, zoo:NAME, or exported SavedModel dir; zoo: is every "
@@ -32,7 +33,7 @@ flags.DEFINE_string("out", None, "Results JSON path.")
 flags.DEFINE_boolean("estimate", False, "Also report the model's likelihood bpp.")
 flags.DEFINE_string("reconstructions", None, "Folder for the decoded images.")
 flags.DEFINE_string("plot", None, "Plot the given result files into this PNG/SVG.")
-flags.DEFINE_enum("coder", "tfc", ["tfc", "tf"], "Entropy coder for a tfquant model: tfc "
+flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "Entropy coder for a tfquant model: tfc "
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS).")
 FLAGS = flags.FLAGS
 

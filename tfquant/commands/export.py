@@ -10,7 +10,8 @@ import os
 
 from absl import flags
 
-from tfquant import commands
+from tfquant import commands, export
+from tfquant.coding import coders
 
 flags.DEFINE_string("model", None, "Training run (or its best/, checkpoints/ckpt-N), saved "
                     "model directory, or zoo:NAME.")
@@ -22,16 +23,17 @@ flags.DEFINE_alias("out", "export_dir")
 flags.DEFINE_alias("name", "model_name")
 flags.DEFINE_integer("version", None, "Version number (default: one more than the newest).",
                      lower_bound=1)
-flags.DEFINE_enum("coder", "tf", ["tfc", "tf"], "Entropy coder in the graph: tf (pure-TF "
-                  "rANS: stock TensorFlow and TF Serving run it) or tfc "
-                  "(tensorflow-compression's range coder; the runtime needs its ops).")
+flags.DEFINE_enum("coder", export.DEFAULT_CODER, coders.NAMES,
+                  "Entropy coder in the graph: tf (pure-TF rANS: stock TensorFlow and TF "
+                  "Serving run it) or tfc (tensorflow-compression's range coder; the runtime "
+                  "needs its ops).")
 flags.mark_flags_as_required(["model", "export_dir"])
 FLAGS = flags.FLAGS
 
 
 def main(argv):
   del argv
-  from tfquant import export, train
+  from tfquant import train
   path = export.export(train.load_model(FLAGS.model), FLAGS.export_dir, FLAGS.model_name,
                        FLAGS.version, FLAGS.coder)
   print(f"SavedModel: {path}\nTF Serving config: {os.path.join(FLAGS.export_dir, 'models.config')}")

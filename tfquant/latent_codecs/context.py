@@ -160,7 +160,7 @@ class ContextHyperpriorCodec(HyperCodecBase):
                         for first, again in zip((y_ent, y_dec), second))
     return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
 
-  def compress(self, y, coder="tfc", dither=None):
+  def compress(self, y, coder=coders.DEFAULT, dither=None):
     """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only.
 
     The encoder knows every ŷ, so it only visits the positions to compute the parameters
@@ -185,7 +185,7 @@ class ContextHyperpriorCodec(HyperCodecBase):
                                          reads.concat())
     return [tf.reshape(y_string, [1]), z_string], [y_symbols, z_symbols]
 
-  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
     """(ŷ, [y symbols, z symbols], ok)."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(

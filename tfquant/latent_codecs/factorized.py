@@ -116,14 +116,14 @@ class FactorizedCodec(LatentCodec):
   def _indexes(self, shape):
     return tf.broadcast_to(tf.range(self.channels), shape)
 
-  def compress(self, y, coder="tfc", dither=None):
+  def compress(self, y, coder=coders.DEFAULT, dither=None):
     """(string [1], int32 symbols); `dither` is U-Q's per-image u (None: no dither)."""
     symbols = self.symbols(y, dither)
     string = coders.get(coder).encode(symbols, self._indexes(tf.shape(symbols)),
                                       self.tables(dither))
     return tf.reshape(string, [1]), symbols
 
-  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
     """(ŷ [1, H, W, C], int32 symbols, ok) from `compress`'s string."""
     shape = tf.concat([[1], spatial_shape, [self.channels]], 0)
     symbols, ok = coders.get(coder).decode(strings[0], self._indexes(shape),

@@ -126,7 +126,7 @@ class GaussianConditionalCodec(LatentCodec):
     return (0.0 if mean is None else tf.cast(mean, tf.float32)) - (
         0.0 if dither is None else dither)
 
-  def compress(self, y, scale, mean=None, coder="tfc", dither=None):
+  def compress(self, y, scale, mean=None, coder=coders.DEFAULT, dither=None):
     """(string [1], int32 symbols round(y − μ + u)); `dither` is U-Q's u (None: none)."""
     self._require_coder()
     symbols = tf.cast(tf.round(tf.cast(y, tf.float32) - self._center(mean, dither)), tf.int32)
@@ -134,7 +134,7 @@ class GaussianConditionalCodec(LatentCodec):
     string = coders.get(coder).encode(symbols, indexes, self.tables(dither))
     return tf.reshape(string, [1]), symbols
 
-  def decompress(self, strings, scale, mean=None, coder="tfc", dither=None):
+  def decompress(self, strings, scale, mean=None, coder=coders.DEFAULT, dither=None):
     """(ŷ = s + μ − u, int32 symbols s, ok) from `compress`'s string."""
     self._require_coder()
     indexes = tf.cast(self.scale_index(scale), tf.int32)

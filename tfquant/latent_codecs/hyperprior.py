@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from tfquant.coding import coders
 from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_conditional import GaussianConditionalCodec
 
@@ -67,7 +68,7 @@ class HyperpriorCodec(HyperCodecBase):
     y_dec, y_bits = self.y_codec(y, scale, mean, training=training, step=step)
     return y_dec, {"y": y_bits, "z": z_bits}
 
-  def compress(self, y, coder="tfc", dither=None):
+  def compress(self, y, coder=coders.DEFAULT, dither=None):
     """Strings [y, z] and their symbols; `dither` applies to y only (z is side information)."""
     z = self.hyper_analysis(self._side_input(y))
     z_string, z_symbols = self.z_codec.compress(z, coder)
@@ -75,7 +76,7 @@ class HyperpriorCodec(HyperCodecBase):
     y_string, y_symbols = self.y_codec.compress(y, scale, mean, coder, dither)
     return [y_string, z_string], [y_symbols, z_symbols]
 
-  def decompress(self, strings, spatial_shape, coder="tfc", dither=None):
+  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
     """(ŷ, [y symbols, z symbols], ok)."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(

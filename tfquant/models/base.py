@@ -1,6 +1,7 @@
 """What every architecture shares: the training forward pass, padding, and compress/decompress."""
 
 import functools
+import math
 import warnings
 
 import tensorflow as tf
@@ -9,6 +10,8 @@ from tfquant import quantizers
 from tfquant.coding import coders, crc
 from tfquant.coding.container import BitstreamError
 from tfquant.models import layers
+
+MS_SSIM_MIN_SIDE = 161  # tf.image.ssim_multiscale: an 11-tap window at the 5th scale (1/16)
 
 
 def pad_to_multiple(x, multiple):
@@ -114,7 +117,15 @@ class CompressionModel(tf.keras.Model):
       config = codec.get_config()
       self.options[f"{prefix}ent_quant"] = config["ent_quant"]
       self.options[f"{prefix}dec_quant"] = config["dec_quant"]
-    self(tf.zeros([1, self.stride, self.stride, 3]), training=True, step=0)
+    side = self.min_training_side()
+    self(tf.zeros([1, side, side, 3]), training=True, step=0)
+
+  def min_training_side(self):
+    """The smallest image side a training step takes: one latent pixel, or what MS-SSIM
+    needs."""
+    if self.distortion == "ms-ssim":
+      return self.stride * math.ceil(MS_SSIM_MIN_SIDE / self.stride)
+    return self.stride
 
   def call(self, x, training=None, step=None):
     """x: float images in [0, 1], NHWC. Returns the loss terms and the reconstruction."""
@@ -160,7 +171,7 @@ class CompressionModel(tf.keras.Model):
       raise ValueError("Dithered coding needs U-Q ('universal') as y's decoder quantizer.")
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
-  def compress(self, image, dither_seed=None, coder="tfc"):
+  def compress(self, image, dither_seed=None, coder=coders.DEFAULT):
     """Codes one H×W×3 uint8 image. Returns (image shape, symbol checksum, *strings) as
     tensors; the checksum is the CRC-32 of the shape and every coded symbol
     (`symbol_checksum`).
@@ -174,7 +185,7 @@ class CompressionModel(tf.keras.Model):
     return self._graph("compress", coder, dither_seed is not None)(
         image, self._dither_value(dither_seed))
 
-  def decompress(self, image_shape, checksum, *strings, dither_seed=None, coder="tfc"):
+  def decompress(self, image_shape, checksum, *strings, dither_seed=None, coder=coders.DEFAULT):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
     `BitstreamError` when the decoded symbols' checksum is not `checksum` (damaged strings,
     or a decoder that drifted from its encoder) or the coder found the strings damaged."""
@@ -220,14 +231,14 @@ class CompressionModel(tf.keras.Model):
     return crc.crc32_int32(tf.concat([tf.cast(image_shape, tf.int32)] +
                                      [tf.reshape(s, [-1]) for s in symbols], 0))
 
-  def _compress(self, image, dither=0.0, coder="tfc", dithered=False):
+  def _compress(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False):
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
     strings, symbols = self.entropy_compress(y, coder, dither if dithered else None)
     image_shape = tf.shape(image)[:2]
     return (image_shape, self.symbol_checksum(image_shape, symbols)) + tuple(strings)
 
-  def _decompress(self, dither, image_shape, *strings, coder="tfc", dithered=False):
+  def _decompress(self, dither, image_shape, *strings, coder=coders.DEFAULT, dithered=False):
     """(uint8 image, symbol checksum, ok)."""
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
     y_hat, symbols, ok = self.entropy_decompress(

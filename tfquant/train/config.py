@@ -103,10 +103,10 @@ class TrainConfig:
         problems.append(str(error))
     if not problems:  # what only the architecture knows (its options, context modes, ...)
       try:
-        stride = models.create(self.arch, **self.model_options()).stride
-        if self.patch_size < stride:
-          problems.append(f"--patch_size={self.patch_size} is smaller than one latent pixel "
-                          f"of {self.arch} ({stride}×{stride})")
+        side = models.create(self.arch, **self.model_options()).min_training_side()
+        if self.patch_size < side:
+          problems.append(f"--patch_size={self.patch_size} is below what a {self.arch} "
+                          f"training step with {self.distortion or 'mse'} takes ({side})")
       except ValueError as error:
         problems.append(str(error))
     if problems:
