@@ -18,6 +18,8 @@ import os
 import re
 import signal
 import sys
+import threading
+import time
 import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # no CUDA start-up lines without a GPU
@@ -79,6 +81,28 @@ def _plain_output():
   absl_logging.set_verbosity(absl_logging.WARNING)
 
 
+INTERRUPT_GRACE_SECONDS = 30.0
+
+
+def _end_after_an_unheeded_interrupt():
+  """Python acts on Ctrl-C between instructions of the main thread, and a TensorFlow op can
+  block that thread for good: a Ctrl-C during a training run's first step has been seen to
+  hang it. A watcher thread ends the process if the main thread has not ended it
+  `INTERRUPT_GRACE_SECONDS` after a Ctrl-C (time for a checkpoint being written to finish)."""
+  read, write = os.pipe()
+  os.set_blocking(write, False)
+  signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+
+  def watch():
+    while os.read(read, 1)[0] != signal.SIGINT:
+      pass
+    time.sleep(INTERRUPT_GRACE_SECONDS)
+    print("error: interrupted", file=sys.stderr, flush=True)
+    os._exit(130)
+
+  threading.Thread(target=watch, name="interrupt-watcher", daemon=True).start()
+
+
 def _quiet_broken_pipe():
   """A reader that stopped reading (`| head`) is no error: the rest of the output goes
   nowhere, and Python's flush at exit stays silent."""
@@ -138,6 +162,7 @@ def run(main, errors=(ValueError, OSError), arguments=False):
       _fail(error, 1)
 
   signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt again
+  _end_after_an_unheeded_interrupt()
   try:
     app.run(guarded, flags_parser=parse)
   except BrokenPipeError:
