@@ -163,7 +163,8 @@ def test_zoo_patterns_name_models_and_the_listing_shows_their_figures():
   assert zoo.expand("zoo:balle2018-*") == [n for n in everything if "balle2018-" in n]
   assert zoo.expand("zoo:balle2018-mse-0.01") == ["zoo:balle2018-mse-0.01"]
   for missing in ("zoo:nothing-*", "zoo:nothing"):
-    with pytest.raises(FileNotFoundError, match="the zoo has: balle2017-mse-0.001, .*balle2018-mse-0.0025"):
+    with pytest.raises(FileNotFoundError,
+                       match="the zoo has: balle2017-mse-0.001, .*balle2018-mse-0.0025"):
       zoo.expand(missing)
   rows = [zoo.describe(name) for name in zoo.names()]
   lines = command.table(rows).splitlines()

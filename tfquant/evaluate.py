@@ -28,7 +28,7 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 BD_METHOD = "pchip"
 # Below this overlap of the two curves (the bjontegaard package's own threshold) a BD figure
 # extrapolates more than it measures: reported, but marked unreliable.
-BD_MIN_OVERLAP = 0.75  # below it, a BD figure is marked † (see `unreliable_mark`)
+BD_MIN_OVERLAP = 0.75
 PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
 COMPRESSAI_SUFFIX = ".compressai.json"  # CompressAI's results format, beside ours
 

@@ -447,7 +447,9 @@ class SoftToHard(Quantizer):
     super().__init__(**kwargs)
     self.switch_step = int(switch_step)
 
-  scheduled = True
+  @property
+  def scheduled(self):
+    return True
 
   def is_hard(self, step=None):
     return tf.cast(0 if step is None else step, tf.int64) >= self.switch_step

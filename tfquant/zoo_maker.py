@@ -1,9 +1,9 @@
 """Trains the model zoo (`bin/make-zoo`) and writes its entries into `tfquant/zoo/`.
 
 One run from scratch (the config's CONFIG), then one fine-tune per other λ (ZOO["finetune"])
-from its final weights. Runs resume after any interruption (each is a `tfquant.train` run directory);
-a finished run's model is evaluated on Kodak with real files and saved, with a card, as a zoo
-entry.
+from its final weights. Runs resume after any interruption (each is a `tfquant.train` run
+directory); a finished run's model is evaluated on Kodak with real files and saved, with a
+card, as a zoo entry.
 """
 
 import dataclasses

@@ -3,9 +3,10 @@
   bin/make-zoo --config=zoo_balle2018 --work_dir=../zoo-runs [--only=0.01,...]
 
 The config defines CONFIG (the run from scratch) and ZOO: its "name" (the entry name
-pattern) and "finetune" ({λ: settings}, runs started from CONFIG's final weights). Each run lives in WORK_DIR/<name>
-and resumes after any interruption; a finished run is evaluated on Kodak (real files) and
-its model, configuration, steps, training time and figures are written to tfquant/zoo/<name>.
+pattern) and "finetune" ({λ: settings}, runs started from CONFIG's final weights). Each run
+lives in WORK_DIR/<name> and resumes after any interruption; a finished run is evaluated on
+Kodak (real files) and its model, configuration, steps, training time and figures are written
+to tfquant/zoo/<name>.
 """
 
 
