@@ -256,6 +256,22 @@ def test_resume_says_which_settings_changed(tmp_path, caplog):
     train.write_config(tiny_config(tmp_path, lmbda=0.5))
 
 
+def test_changed_settings_take_effect_on_resume(tmp_path, caplog):
+  train.train(tiny_config(tmp_path, steps=10, lr=1e-3), progress=False)
+  with caplog.at_level("INFO"):
+    trainer = train.train(tiny_config(tmp_path, steps=14, lr=2e-4, batch_size=3,
+                                      patch_size=80), progress=False)
+  assert trainer.step == 14
+  assert trainer.optimizer.learning_rate.numpy() == np.float32(2e-4)  # not the checkpoint's
+  assert "crops start afresh (batch_size, patch_size changed)" in caplog.text
+  assert next(trainer.iterator).shape == (3, 80, 80, 3)
+  files = sorted((tmp_path / "run" / "train").iterdir())  # TensorBoard sees the new rate too
+  rates = [tf.make_ndarray(v.tensor) for path in files
+           for e in tf.compat.v1.train.summary_iterator(str(path))
+           for v in e.summary.value if v.tag == "learning_rate"]
+  assert np.isclose(rates[-1], 2e-4) and np.isclose(rates[0], 1e-3)
+
+
 def run_train(*args, **kwargs):
   return subprocess.Popen([sys.executable, os.path.join(REPO, "bin", "train"), *args],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)

@@ -39,9 +39,9 @@ def train(config, dataset_fn=None, progress=True):
       data.image_paths(images)  # raises before the run directory is touched
   chief = is_chief(make_strategy(config.strategy))
   with lock(config.train_dir) if chief else contextlib.nullcontext():
-    write_config(config)
+    changed = write_config(config)
     trainer = Trainer(config, dataset_fn)
-    trainer.restore()
+    trainer.restore(changed)
     try:
       trainer.fit(progress=progress)
     except KeyboardInterrupt:

@@ -67,6 +67,11 @@ def split_cpu(num_devices):
       cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(num_devices)])
 
 
+# The settings make_dataset reads: a checkpoint's data position is only valid for the same ones.
+DATA_SETTINGS = ("train_glob", "tfds_name", "tfds_split", "tfds_data_dir", "batch_size",
+                 "patch_size", "seed")
+
+
 def make_dataset(config, context):
   """One input pipeline's batches: per-replica batch size, crops seeded per pipeline."""
   batch_size = context.get_per_replica_batch_size(config.batch_size)
@@ -145,10 +150,10 @@ class Trainer:
       self.iterator = iter(self.dataset_fn(tf.distribute.InputContext()))
     else:
       self.iterator = iter(self.strategy.distribute_datasets_from_function(self.dataset_fn))
-    state = dict(model=self.model, optimizer=self.optimizer, best_loss=self.best_loss)
+    self.state = dict(model=self.model, optimizer=self.optimizer, best_loss=self.best_loss)
     if config.strategy == "default":
-      state["data"] = self.iterator  # resume continues the same crops
-    self.checkpoint = tf.train.Checkpoint(**state)
+      self.state["data"] = self.iterator  # resume continues the same crops
+    self.checkpoint = tf.train.Checkpoint(**self.state)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, self._state_dir(run_dir.CHECKPOINTS_DIR), config.keep_checkpoints)
     self.best_manager = tf.train.CheckpointManager(
@@ -170,15 +175,25 @@ class Trainer:
   def step(self):
     return int(self.optimizer.iterations.numpy())
 
-  def restore(self):
+  def restore(self, changed=()):
     """Resumes from the newest checkpoint; returns the step it resumed at (0 if none).
 
-    A fresh run with `init_from` starts from that checkpoint's (or saved model's, zoo:NAME
-    included) model weights, not its optimizer, step or data position: a fine-tune to
-    another λ or quantizer pair.
+    The configuration wins over the checkpoint: the learning rate is the config's, and if a
+    setting of the input pipeline is among `changed` (`write_config`'s answer) the crops
+    start afresh instead of where the checkpoint's pipeline stopped, which could not go on
+    with another batch or crop size. A fresh run with `init_from` starts from that
+    checkpoint's (or saved model's, zoo:NAME included) model weights, not its optimizer, step
+    or data position: a fine-tune to another λ or quantizer pair.
     """
-    path = self.manager.restore_or_initialize()
-    if path:
+    new_data = [name for name in DATA_SETTINGS if name in changed]
+    path = self.manager.latest_checkpoint
+    if path and new_data and "data" in self.state:
+      without_data = {k: v for k, v in self.state.items() if k != "data"}
+      tf.train.Checkpoint(**without_data).read(path).expect_partial()
+      logging.info("Resumed from %s at step %d; the crops start afresh (%s changed).", path,
+                   self.step, ", ".join(new_data))
+    elif path:
+      self.checkpoint.restore(path)
       logging.info("Resumed from %s at step %d.", path, self.step)
     elif self.config.init_from and models.saved_directory(self.config.init_from):
       models.read_weights(self.model, self.config.init_from)
@@ -187,6 +202,8 @@ class Trainer:
       source = run_dir.initial_checkpoint(self.config.init_from)
       tf.train.Checkpoint(model=self.model).read(source).expect_partial()
       logging.info("Started from the weights of %s.", source)
+    if not callable(self.optimizer.learning_rate):  # a schedule is the config's already
+      self.optimizer.learning_rate = self.config.lr
     return self.step
 
   def _train_step(self, freeze_encoder):

@@ -56,12 +56,13 @@ def lock(train_dir):
 
 
 def write_config(config):
-  """Writes `config.json`; on resume, refuses a different run's identity and says which
-  other settings (learning rate, steps, ...) changed."""
+  """Writes `config.json`; on resume, refuses a different run's identity, says which other
+  settings (learning rate, steps, ...) changed and returns their names."""
   os.makedirs(config.train_dir, exist_ok=True)
   path = os.path.join(config.train_dir, CONFIG_FILE)
   resolved = dataclasses.asdict(config)
   resolved["resolved_model_options"] = config.model_options()
+  changed = []
   if os.path.exists(path):
     with open(path) as f:
       previous = json.load(f)
@@ -76,6 +77,7 @@ def write_config(config):
           f"{k} {previous[k]!r} → {resolved[k]!r}" for k in changed))
   with open(path, "w") as f:
     json.dump(resolved, f, indent=2, sort_keys=True)
+  return changed
 
 
 def initial_checkpoint(path):
