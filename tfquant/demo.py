@@ -5,7 +5,7 @@
 1. Codes the embedded sample images and one Kodak-sized image (Kodak's first, where
    ../shared/data/kodak is present) into .tfq files with a shipped model, and prints real
    bpp / PSNR / MS-SSIM beside Pillow's JPEG at the same rate (the largest file no bigger).
-2. Measures every zoo model and JPEG over those images: an RD plot and BD-rate.
+2. Measures every zoo family, JPEG and WebP over those images: an RD plot and BD-rates.
 3. Fine-tunes the model briefly with U-Q for the entropy model and DS-Q for the decoder (the
    study's general choice) and codes the images again.
 """
@@ -72,19 +72,26 @@ def side_by_side(model, paths, out):
 
 
 def zoo_curves(paths, out):
-  """Every zoo model and JPEG over `paths`: RD plot and BD-rate against JPEG."""
-  points = [evaluate.evaluate(evaluate.ModelCodec(models.load(zoo.PREFIX + name),
-                                                  label="zoo balle2018"), paths)
-            for name in zoo.names()]
-  points += [evaluate.evaluate(evaluate.PillowCodec("jpeg", q), paths)
-             for q in (10, 20, 30, 50, 70, 85)]
+  """Every zoo family, JPEG and WebP over `paths`: RD plot and each family's BD-rate against
+  both."""
+  families = {}
+  for name in zoo.names():  # balle2018-mse-0.01 is of the family balle2018-mse
+    families.setdefault("zoo " + name.rsplit("-", 1)[0], []).append(name)
+  points = [evaluate.evaluate(evaluate.ModelCodec(models.load(zoo.PREFIX + name), label=family),
+                              paths)
+            for family, names in families.items() for name in names]
+  baselines = {"jpeg": (10, 20, 30, 50, 70, 85), "webp": (10, 30, 50, 70, 90)}
+  points += [evaluate.evaluate(evaluate.PillowCodec(codec, q), paths)
+             for codec, qualities in baselines.items() for q in qualities]
   evaluate.save_points(points, os.path.join(out, "results.json"))
   curves = evaluate.curves(points)
-  evaluate.rd_plot({"zoo balle2018": curves["zoo balle2018"]}, os.path.join(out, "rd.png"),
-                   references={"JPEG": curves["JPEG"]})
-  bd = evaluate.bd_rate(curves["JPEG"], curves["zoo balle2018"], "psnr")
-  print(f"\nZoo ({len(zoo.names())} λ) vs JPEG on these images: BD-rate {bd:+.1f}% (PSNR). "
-        f"Plot: {os.path.join(out, 'rd.png')}")
+  evaluate.rd_plot({family: curves[family] for family in families}, os.path.join(out, "rd.png"),
+                   references={"JPEG": curves["JPEG"], "WebP": curves["WebP"]})
+  print("\nZoo families on these images, BD-rate (PSNR; negative: fewer bits):")
+  for family in families:
+    print(f"  {family:<22} vs JPEG {evaluate.bd_rate(curves['JPEG'], curves[family]):+6.1f}%   "
+          f"vs WebP {evaluate.bd_rate(curves['WebP'], curves[family]):+6.1f}%")
+  print(f"Plot: {os.path.join(out, 'rd.png')}")
 
 
 def finetune(model, paths, steps):
