@@ -122,6 +122,37 @@ def test_forged_huge_header_is_refused_fast(model, stream):
     container.unpack(fuzzing.recheck(bytes(body)))
 
 
+def test_refused_strings_never_reach_the_synthesis_transform(model):
+  """The synthesis transform dominates decoding's time and memory: it runs only for strings
+  that pass their checks. A forged larger shape is caught by the "tf" coder while decoding z
+  (its string ends too early), so y is not decoded either."""
+  image = sample_image(48, 80)
+  image_shape, checksum, *strings = model.compress(image, coder="tf")
+  expected = hard_forward(model, image)
+  runs = []
+  synthesis = model.synthesis
+
+  def counted(*args, **kwargs):
+    runs.append(1)
+    return synthesis(*args, **kwargs)
+
+  model.synthesis = counted
+  try:
+    decoded, actual, ok = model.decompress_tensors(0.0, image_shape, checksum, *strings,
+                                                   coder="tf")
+    assert bool(ok) and int(actual) == int(checksum) and len(runs) == 1
+    np.testing.assert_array_equal(decoded, expected)
+    wrong_checksum = (int(checksum) + 1) % 2**32
+    decoded, _, ok = model.decompress_tensors(0.0, image_shape, wrong_checksum, *strings,
+                                              coder="tf")
+    assert bool(ok) and decoded.shape == (0, 0, 3) and len(runs) == 1
+    decoded, _, ok = model.decompress_tensors(0.0, image_shape * 8, checksum, *strings,
+                                              coder="tf")
+    assert not bool(ok) and decoded.shape == (0, 0, 3) and len(runs) == 1
+  finally:
+    model.synthesis = synthesis
+
+
 def test_wrong_model_is_refused(stream):
   _, data = stream
   other = models.create("balle2018", ent_quant="universal", dec_quant="dsq", **TINY)

@@ -46,8 +46,7 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")],
                autograph=False)
   def compress(image):
-    # pylint: disable=protected-access
-    image_shape, checksum, *strings = model._compress(image, coder=coder)
+    image_shape, checksum, *strings = model.compress_tensors(image, coder=coder)
     return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksum, strings)}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")],
@@ -55,8 +54,8 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   def decompress(bitstream_bytes):
     image_shape, checksum, strings = graph_container.unpack(
         bitstream_bytes, prefix, model.num_strings, max_pixels)
-    # pylint: disable=protected-access
-    image, actual, ok = model._decompress(0.0, image_shape, *strings, coder=coder)
+    image, actual, ok = model.decompress_tensors(0.0, image_shape, checksum, *strings,
+                                                 coder=coder)
     checks = [tf.debugging.Assert(ok, ["The coded strings are damaged."])]
     with tf.control_dependencies(checks):
       checks.append(tf.debugging.Assert(tf.equal(actual, checksum), [

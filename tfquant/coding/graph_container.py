@@ -33,7 +33,7 @@ def prefix_bytes(model_id, coder, num_strings):
 
 
 def pack(prefix, image_shape, symbol_checksum, strings):
-  """Container bytes (scalar string) from the pieces of `CompressionModel._compress`."""
+  """Container bytes (scalar string) from the pieces of `CompressionModel.compress_tensors`."""
   strings = [tf.reshape(s, []) for s in strings]
   sides = tf.cast(image_shape, tf.int64)
   check = tf.debugging.Assert(tf.reduce_all((sides >= 1) & (sides <= container.MAX_SIDE)),

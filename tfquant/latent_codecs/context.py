@@ -190,19 +190,24 @@ class ContextHyperpriorCodec(HyperCodecBase):
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
-    hyper = self.hyper_synthesis(z_hat)
     codec = self.y_codec
     dither = 0.0 if dither is None else dither
-    items = tf.cast(tf.reduce_prod(tf.shape(hyper)[:3]) * codec.channels * codec.reads,
-                    tf.int64)
-    reader = coders.get(coder).reader(y_strings[0], codec.tables, items)
 
-    def decode_group(state, parameters, select):
-      del select
-      return codec.decode(reader, state, codec.mixture(parameters), dither)
+    def decode_y():
+      hyper = self.hyper_synthesis(z_hat)
+      items = tf.cast(tf.reduce_prod(tf.shape(hyper)[:3]) * codec.channels * codec.reads,
+                      tf.int64)
+      reader = coders.get(coder).reader(y_strings[0], codec.tables, items)
 
-    state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group)
-    return y_hat, [y_symbols, z_symbols], z_ok & reader.finish(state)
+      def decode_group(state, parameters, select):
+        del select
+        return codec.decode(reader, state, codec.mixture(parameters), dither)
+
+      state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group)
+      return y_hat, y_symbols, reader.finish(state)
+
+    y_hat, y_symbols, y_ok = self.decode_y_if(z_ok, decode_y)
+    return y_hat, [y_symbols, z_symbols], z_ok & y_ok
 
   def _code(self, hyper, state, code_group):
     """Visits y group by group in the decoder's order (serial: positions in raster order;

@@ -18,6 +18,17 @@ class HyperCodecBase(tf.keras.layers.Layer):
   def latent_codecs(self):
     return {"y": self.y_codec, "z": self.z_codec}
 
+  @staticmethod
+  def decode_y_if(z_ok, decode_y):
+    """`decode_y()` → (ŷ, y symbols, ok) only if z's string decoded cleanly; else an empty ŷ
+    and not ok. z is small and y is where decoding spends its time, so a damaged z string, or
+    a forged image shape that z's decoder notices (the "tf" coder does; TFC's range decoder
+    does not check for reads past the end), is refused before y is decoded."""
+    def refuse():
+      empty = tf.zeros([1, 0, 0, 0])
+      return empty, tf.cast(empty, tf.int32), tf.constant(False)
+    return tf.cond(z_ok, decode_y, refuse)
+
 
 class HyperpriorCodec(HyperCodecBase):
   """Scale (Ballé et al. 2018) or mean-scale (Minnen et al. 2018) hyperprior around y.
@@ -81,6 +92,10 @@ class HyperpriorCodec(HyperCodecBase):
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
-    scale, mean = self._gaussian_parameters(z_hat)
-    y_hat, y_symbols, y_ok = self.y_codec.decompress(y_strings, scale, mean, coder, dither)
+
+    def decode_y():
+      scale, mean = self._gaussian_parameters(z_hat)
+      return self.y_codec.decompress(y_strings, scale, mean, coder, dither)
+
+    y_hat, y_symbols, y_ok = self.decode_y_if(z_ok, decode_y)
     return y_hat, [y_symbols, z_symbols], z_ok & y_ok

@@ -188,11 +188,12 @@ class CompressionModel(tf.keras.Model):
   def decompress(self, image_shape, checksum, *strings, dither_seed=None, coder=coders.DEFAULT):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
     `BitstreamError` when the decoded symbols' checksum is not `checksum` (damaged strings,
-    or a decoder that drifted from its encoder) or the coder found the strings damaged."""
+    or a decoder that drifted from its encoder) or the coder found the strings damaged;
+    the synthesis transform does not run then."""
     if len(strings) != self.num_strings:
       raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
     image, actual, ok = self._graph("decompress", coder, dither_seed is not None)(
-        self._dither_value(dither_seed), image_shape, *strings)
+        self._dither_value(dither_seed), image_shape, checksum, *strings)
     if not bool(ok):
       raise BitstreamError("The coded strings are damaged (the entropy decoder did not end "
                            "where its encoder did).")
@@ -203,16 +204,17 @@ class CompressionModel(tf.keras.Model):
     return image
 
   def _graph(self, kind, coder, dithered):
-    """The compiled `_compress` / `_decompress` for a coder, with or without dither."""
+    """The compiled `compress_tensors` / `decompress_tensors` for a coder, with or without
+    dither."""
     key = (kind, coders.check(coder), dithered)
     if key not in self._graphs.functions:
       if kind == "compress":
         signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)]
-        function = functools.partial(self._compress, coder=coder, dithered=dithered)
+        function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered)
       else:
-        signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32)] + [
-            tf.TensorSpec([1], tf.string)] * self.num_strings
-        function = functools.partial(self._decompress, coder=coder, dithered=dithered)
+        signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32),
+                     tf.TensorSpec([], tf.int64)] + [tf.TensorSpec([1], tf.string)] * self.num_strings
+        function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
       graph = tf.function(function, input_signature=signature, autograph=False)
@@ -231,22 +233,34 @@ class CompressionModel(tf.keras.Model):
     return crc.crc32_int32(tf.concat([tf.cast(image_shape, tf.int32)] +
                                      [tf.reshape(s, [-1]) for s in symbols], 0))
 
-  def _compress(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False):
+  def compress_tensors(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False):
+    """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
+    (image shape, symbol checksum, *strings) for a uint8 H×W×3 `image`."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
     strings, symbols = self.entropy_compress(y, coder, dither if dithered else None)
     image_shape = tf.shape(image)[:2]
     return (image_shape, self.symbol_checksum(image_shape, symbols)) + tuple(strings)
 
-  def _decompress(self, dither, image_shape, *strings, coder=coders.DEFAULT, dithered=False):
-    """(uint8 image, symbol checksum, ok)."""
+  def decompress_tensors(self, dither, image_shape, checksum, *strings, coder=coders.DEFAULT,
+                         dithered=False):
+    """`decompress` in TensorFlow ops: (uint8 image, symbol checksum, ok). The caller refuses
+    the result unless ok and the checksum is `checksum`; the synthesis transform, the most
+    costly part in time and memory, runs only then (an empty image otherwise), so damaged or
+    forged strings are refused after entropy decoding alone."""
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
     y_hat, symbols, ok = self.entropy_decompress(
         list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None)
-    x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
-    x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
-    return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8), self.symbol_checksum(
-        image_shape, symbols), ok
+    actual = self.symbol_checksum(image_shape, symbols)
+
+    def reconstruct():
+      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
+      x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
+      return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+
+    image = tf.cond(ok & tf.equal(actual, tf.cast(checksum, actual.dtype)), reconstruct,
+                    lambda: tf.zeros([0, 0, 3], tf.uint8))
+    return image, actual, ok
 
   def get_config(self):
     return dict(self.options)
