@@ -213,7 +213,8 @@ class CompressionModel(tf.keras.Model):
         function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered)
       else:
         signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32),
-                     tf.TensorSpec([], tf.int64)] + [tf.TensorSpec([1], tf.string)] * self.num_strings
+                     tf.TensorSpec([], tf.int64)] + [
+                         tf.TensorSpec([1], tf.string)] * self.num_strings
         function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
