@@ -13,7 +13,7 @@ import sys
 
 from benchmarks import common
 
-BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "training")
+BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "refusal", "training")
 BY_NAME_ONLY = ("peers",)
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 

@@ -36,13 +36,13 @@ def stream(model):
 def test_round_trip_and_compact_header(model, coder):
   image = sample_image(48, 80)
   data = coding.encode(model, image, coder=coder)
-  assert data[:4] == container.MAGIC and data[4] == container.VERSION == 2
+  assert data[:4] == container.MAGIC and data[4] == container.VERSION == 3
   parsed = container.unpack(data)
   assert parsed.image_shape == (48, 80) and parsed.coder == coder
   assert parsed.fingerprint == coding.fingerprint(coding.model_id(model))
   assert len(parsed.strings) == 2
   np.testing.assert_array_equal(coding.decode(model, data), hard_forward(model, image))
-  assert container.overhead(data) <= 31  # 2 latents, no dither
+  assert container.overhead(data) <= 33  # 2 latents, no dither
 
 
 def test_symbol_checksum_is_zlib_crc32_of_the_symbols(model):
@@ -57,8 +57,10 @@ def test_symbol_checksum_is_zlib_crc32_of_the_symbols(model):
   y = model.analysis(models.base.pad_to_multiple(x, model.stride))
   _, symbols = model.entropy_compress(y, "tfc", None)
   flat = np.concatenate([[48, 80]] + [s.numpy().ravel() for s in symbols]).astype("<i4")
-  assert container.unpack(coding.encode(model, image)).symbol_checksum == zlib.crc32(
-      flat.tobytes())
+  side_info = np.concatenate([[48, 80], symbols[1].numpy().ravel()]).astype("<i4")
+  parsed = container.unpack(coding.encode(model, image))
+  assert parsed.symbol_checksum == zlib.crc32(flat.tobytes())
+  assert parsed.side_info_checksum == zlib.crc32(side_info.tobytes()) & 0xFFFF
 
 
 def test_weights_hash_covers_coding_tables():
@@ -122,35 +124,66 @@ def test_forged_huge_header_is_refused_fast(model, stream):
     container.unpack(fuzzing.recheck(bytes(body)))
 
 
-def test_refused_strings_never_reach_the_synthesis_transform(model):
-  """The synthesis transform dominates decoding's time and memory: it runs only for strings
-  that pass their checks. A forged larger shape is caught by the "tf" coder while decoding z
-  (its string ends too early), so y is not decoded either."""
+@pytest.mark.parametrize("coder", coders.NAMES)
+def test_refused_strings_never_reach_the_costly_decoding(model, coder):
+  """The synthesis transform dominates decoding's time and memory, y's decoder comes next:
+  each runs only for strings that pass the checks before it. A forged larger shape fails the
+  side-information check after z (with TFC's coder, which reads past a string's end without
+  notice, only that check catches it), so neither y nor the synthesis runs."""
   image = sample_image(48, 80)
-  image_shape, checksum, *strings = model.compress(image, coder="tf")
+  image_shape, checksums, *strings = model.compress(image, coder=coder)
   expected = hard_forward(model, image)
-  runs = []
-  synthesis = model.synthesis
-
-  def counted(*args, **kwargs):
-    runs.append(1)
-    return synthesis(*args, **kwargs)
-
-  model.synthesis = counted
+  runs = collections.Counter()
+  # Counted through instance attributes that shadow the methods: the layers themselves stay
+  # where they are, so the model's variables (and so its fingerprint) keep their order.
+  counted_methods = [(model.synthesis, "call", "synthesis"),
+                     (model.entropy.y_codec, "decompress", "y")]
+  for owner, method, name in counted_methods:
+    def run(*args, function=getattr(owner, method), name=name, **kwargs):
+      runs[name] += 1
+      return function(*args, **kwargs)
+    setattr(owner, method, run)
   try:
-    decoded, actual, ok = model.decompress_tensors(0.0, image_shape, checksum, *strings,
-                                                   coder="tf")
-    assert bool(ok) and int(actual) == int(checksum) and len(runs) == 1
+    def decode(shape, sums):
+      return model.decompress_tensors(0.0, shape, tf.constant(sums, tf.int64), *strings,
+                                      coder=coder)
+
+    decoded, actual, ok = decode(image_shape, checksums)
+    assert bool(ok) and np.array_equal(actual, checksums) and dict(runs) == {"synthesis": 1,
+                                                                            "y": 1}
     np.testing.assert_array_equal(decoded, expected)
-    wrong_checksum = (int(checksum) + 1) % 2**32
-    decoded, _, ok = model.decompress_tensors(0.0, image_shape, wrong_checksum, *strings,
-                                              coder="tf")
-    assert bool(ok) and decoded.shape == (0, 0, 3) and len(runs) == 1
-    decoded, _, ok = model.decompress_tensors(0.0, image_shape * 8, checksum, *strings,
-                                              coder="tf")
-    assert not bool(ok) and decoded.shape == (0, 0, 3) and len(runs) == 1
+    symbol_checksum, side_info = (int(v) for v in checksums.numpy())
+    decoded, _, ok = decode(image_shape, [(symbol_checksum + 1) % 2**32, side_info])
+    assert bool(ok) and decoded.shape == (0, 0, 3) and dict(runs) == {"synthesis": 1, "y": 2}
+    decoded, _, ok = decode(image_shape * 8, [symbol_checksum, side_info])
+    assert not bool(ok) and decoded.shape == (0, 0, 3) and dict(runs) == {"synthesis": 1,
+                                                                          "y": 2}
   finally:
-    model.synthesis = synthesis
+    for owner, method, _ in counted_methods:
+      delattr(owner, method)
+  with pytest.raises(BitstreamError, match="side information fails its check"):
+    model.decompress(image_shape * 8, checksums, *strings, coder=coder)
+
+
+@pytest.mark.parametrize("coder", coders.NAMES)
+def test_a_string_too_short_for_its_shape_is_not_decoded(model, coder):
+  """TFC's range decoder reads zeros past a string's end, and an overflow symbol read there
+  never ends its Elias-gamma prefix: a forged larger shape could hang it. Strings that
+  cannot hold the symbols their shape needs are refused before decoding; valid ones never
+  are, escapes included."""
+  codec = model.entropy.z_codec
+  for stddev in (0.5, 3.0, 300.0):  # near-certain symbols … mostly overflows
+    z = tf.random.normal([1, 6, 10, codec.channels], stddev=stddev, seed=1)
+    string, symbols = codec.compress(z, coder)
+    tables = codec.tables()
+    channels = tf.broadcast_to(tf.range(codec.channels), symbols.shape)
+    assert not bool(tables.cannot_hold(string[0], channels))
+    _, decoded, ok = codec.decompress(string, tf.constant([6, 10]), coder)
+    assert bool(ok)
+    np.testing.assert_array_equal(decoded, symbols)
+  start = time.perf_counter()
+  _, decoded, ok = codec.decompress(string, tf.constant([600, 1000]), coder)
+  assert not bool(ok) and time.perf_counter() - start < 10
 
 
 def test_wrong_model_is_refused(stream):

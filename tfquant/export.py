@@ -46,19 +46,23 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")],
                autograph=False)
   def compress(image):
-    image_shape, checksum, *strings = model.compress_tensors(image, coder=coder)
-    return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksum, strings)}
+    image_shape, checksums, *strings = model.compress_tensors(image, coder=coder)
+    return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksums, strings)}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")],
                autograph=False)
   def decompress(bitstream_bytes):
-    image_shape, checksum, strings = graph_container.unpack(
+    image_shape, checksums, strings = graph_container.unpack(
         bitstream_bytes, prefix, model.num_strings, max_pixels)
-    image, actual, ok = model.decompress_tensors(0.0, image_shape, checksum, *strings,
+    image, actual, ok = model.decompress_tensors(0.0, image_shape, checksums, *strings,
                                                  coder=coder)
-    checks = [tf.debugging.Assert(ok, ["The coded strings are damaged."])]
+    checks = [tf.debugging.Assert((checksums[1] < 0) | tf.equal(actual[1], checksums[1]), [
+        "Decoded side information fails its check: the header or the strings are damaged, "
+        "or a decoder that computes other probabilities than its encoder."])]
     with tf.control_dependencies(checks):
-      checks.append(tf.debugging.Assert(tf.equal(actual, checksum), [
+      checks.append(tf.debugging.Assert(ok, ["The coded strings are damaged."]))
+    with tf.control_dependencies(checks):
+      checks.append(tf.debugging.Assert(tf.equal(actual[0], checksums[0]), [
           "Decoded symbols fail their checksum: damaged strings, or a decoder that computes "
           "other probabilities than its encoder."]))
     with tf.control_dependencies(checks):

@@ -50,17 +50,18 @@ def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT
   With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
   `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records.
   """
-  image_shape, checksum, *strings = model.compress(image, dither_seed, coder=coder)
+  image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder)
+  symbol_checksum, side_info_checksum = (int(v) for v in checksums.numpy())
   return pack(Bitstream(fingerprint(identifier or model_id(model)),
                         tuple(int(v) for v in image_shape.numpy()),
-                        tuple(s.numpy()[0] for s in strings), int(checksum), coder,
-                        dither_seed))
+                        tuple(s.numpy()[0] for s in strings), symbol_checksum, coder,
+                        dither_seed, side_info_checksum if len(strings) > 1 else None))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
   """Decompresses container bytes with `model`; refuses streams written by another model,
   images over `max_pixels` (before allocating anything) and symbols that fail their
-  checksum."""
+  checksums (the side information's before y is decoded)."""
   bitstream = unpack(data)
   if bitstream.fingerprint != fingerprint(identifier or model_id(model)):
     raise BitstreamError(f"Bitstream was written by another model (fingerprint "
@@ -74,9 +75,10 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
     raise BitstreamError(f"Bitstream has {len(bitstream.strings)} strings; "
                          f"{model.arch} codes {model.num_strings}.")
   strings = [tf.constant([s]) for s in bitstream.strings]
+  side_info = bitstream.side_info_checksum
+  checksums = [bitstream.symbol_checksum, -1 if side_info is None else side_info]
   try:
-    return model.decompress(tf.constant([height, width], tf.int32),
-                            bitstream.symbol_checksum, *strings,
+    return model.decompress(tf.constant([height, width], tf.int32), checksums, *strings,
                             dither_seed=bitstream.dither_seed, coder=bitstream.coder).numpy()
   except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
     raise BitstreamError(f"Decoding failed: the strings are damaged "

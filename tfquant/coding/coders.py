@@ -35,10 +35,19 @@ class Coder:
 
   @classmethod
   def decode(cls, string, indexes, tables):
-    """(int32 symbols shaped like `indexes`, ok)."""
-    reader = cls.reader(string, tables, tf.size(indexes, out_type=tf.int64))
-    state, symbols = reader.read(reader.initial, tf.reshape(indexes, [-1]))
-    return tf.reshape(symbols, tf.shape(indexes)), reader.finish(state)
+    """(int32 symbols shaped like `indexes`, ok). A string too short for that many symbols
+    (`IndexedTables.cannot_hold`, e.g. under a forged image shape) is not decoded: TFC's
+    range decoder reads zeros past a string's end, and an overflow symbol read there never
+    ends its Elias-gamma prefix."""
+    def read():
+      reader = cls.reader(string, tables, tf.size(indexes, out_type=tf.int64))
+      state, symbols = reader.read(reader.initial, tf.reshape(indexes, [-1]))
+      return tf.reshape(symbols, tf.shape(indexes)), reader.finish(state)
+
+    def refuse():
+      return tf.zeros_like(indexes, tf.int32), tf.constant(False)
+
+    return tf.cond(tables.cannot_hold(string, indexes), refuse, read)
 
 
 class RangeCoder(Coder):

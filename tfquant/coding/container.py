@@ -1,10 +1,10 @@
-"""The `.tfq` bitstream container, format version 2: one coded image in ~30 bytes of header.
+"""The `.tfq` bitstream container, format version 3: one coded image in ~30 bytes of header.
 
 Layout (fixed-width integers big-endian; varint = LEB128, 7 bits a byte, low group first)::
 
     size   field
     4      magic b"\\x89TFQ"
-    1      format version (2)
+    1      format version (3; version 2 files, which lack the side check, are read too)
     1      flags: bit 0 y coded with U-Q's dither (seed below); bits 1–3 the coder
            (0 tensorflow-compression's range coder, 1 tfquant's pure-TF rANS);
            bits 4–7 the number of strings k (1..8)
@@ -14,11 +14,15 @@ Layout (fixed-width integers big-endian; varint = LEB128, 7 bits a byte, low gro
     var    length of each of the k strings
     4      CRC-32 of the image height and width and the coded symbols (int32 little-endian,
            every latent in string order): the decoder recomputes it over what it decoded
+    [2     side check, only with k ≥ 2: the low 16 bits of the same CRC over the height,
+           width and the symbols of strings 2..k (the side information, e.g. z). The
+           decoder checks it before decoding the first string: a forged image shape or
+           damaged side string is refused before the costly part]
     ...    the k strings
     4      CRC-32 of every byte before it
 
 With two strings of under 2 MB and no dither, the overhead (file size minus the strings) is
-at most 31 bytes. The latents' shapes are not stored: the model derives them from the image's.
+at most 33 bytes. The latents' shapes are not stored: the model derives them from the image's.
 
 Parsing trusts no length: every field is bounds-checked against the bytes actually present
 before anything is allocated, and every failure raises `BitstreamError` naming what was wrong.
@@ -32,7 +36,8 @@ import struct
 import zlib
 
 MAGIC = b"\x89TFQ"
-VERSION = 2
+VERSION = 3
+OLDEST_VERSION = 2
 MAX_STRINGS = 8
 MAX_SIDE = 65535
 FINGERPRINT_BYTES = 8
@@ -43,6 +48,8 @@ MAX_VARINT_BYTES = 5  # 35 bits: a string of up to 32 GiB
 _HEAD = struct.Struct(">4sBB")
 _SEED = struct.Struct(">II")
 _CHECKSUM = struct.Struct(">I")
+_SIDE_INFO_CHECK = struct.Struct(">H")
+SIDE_INFO_MASK = 0xFFFF
 _ID_TOKEN = re.compile(r"[A-Za-z0-9_.+/-]+")
 CODERS = ("tfc", "tf")  # the entropy coders by their id in a file's flags; the first: default
 
@@ -59,6 +66,7 @@ class Bitstream:
   symbol_checksum: int  # CRC-32 of the coded symbols
   coder: str = CODERS[0]
   dither_seed: tuple = None  # (uint32, uint32) when y was coded with U-Q's dither
+  side_info_checksum: int = None  # 16-bit check of strings 2..k; None: one string, or v2
 
 
 def model_id_bytes(model_id):
@@ -113,6 +121,10 @@ def pack(bitstream):
     parts.append(_SEED.pack(*seed))
   parts += [varint(len(s)) for s in strings]
   parts.append(_CHECKSUM.pack(int(bitstream.symbol_checksum) & 0xFFFFFFFF))
+  if len(strings) > 1:
+    if bitstream.side_info_checksum is None:
+      raise BitstreamError("A bitstream with side strings needs their side check.")
+    parts.append(_SIDE_INFO_CHECK.pack(int(bitstream.side_info_checksum) & SIDE_INFO_MASK))
   body = b"".join(parts + strings)
   return body + _CHECKSUM.pack(zlib.crc32(body))
 
@@ -128,10 +140,10 @@ def unpack(data):
   if version > VERSION:
     raise BitstreamError(f"Bitstream format version {version} is newer than this tfquant "
                          f"(reads version {VERSION}); upgrade tfquant.")
-  if version < VERSION:
-    raise BitstreamError(f"Bitstream format version {version} (tfquant before the v{VERSION} "
-                         "container) is no longer read; re-encode the image with this "
-                         "tfquant.")
+  if version < OLDEST_VERSION:
+    raise BitstreamError(f"Bitstream format version {version} (tfquant before the "
+                         f"v{OLDEST_VERSION} container) is no longer read; re-encode the image "
+                         "with this tfquant.")
   if len(data) < _HEAD.size + FINGERPRINT_BYTES + _CHECKSUM.size:
     raise BitstreamError(f"Truncated bitstream: {len(data)} bytes.")
   body, (checksum,) = data[:-_CHECKSUM.size], _CHECKSUM.unpack(data[-_CHECKSUM.size:])
@@ -148,11 +160,13 @@ def unpack(data):
   dither_seed = reader.unpack(_SEED) if flags & FLAG_DITHER else None
   lengths = [reader.varint() for _ in range(count)]
   (symbol_checksum,) = reader.unpack(_CHECKSUM)
+  side_info_checksum = (reader.unpack(_SIDE_INFO_CHECK)[0] if version >= 3 and count > 1
+                        else None)
   strings = tuple(reader.take(length) for length in lengths)
   if reader.remaining:
     raise BitstreamError(f"{reader.remaining} unexpected bytes after the last string.")
   return Bitstream(model_fingerprint, (height, width), strings, symbol_checksum,
-                   CODERS[coder_id], dither_seed)
+                   CODERS[coder_id], dither_seed, side_info_checksum)
 
 
 def overhead(data):

@@ -102,6 +102,8 @@ def describe(source):
            f"image: {width}x{height}",
            f"model fingerprint: {bitstream.fingerprint.hex()}",
            f"symbol CRC-32: {bitstream.symbol_checksum:08x}"]
+  if bitstream.side_info_checksum is not None:
+    lines.append(f"side information check: {bitstream.side_info_checksum:04x}")
   for index, string in enumerate(bitstream.strings):
     lines.append(f"string {index}: {len(string)} bytes")
   return "\n".join(lines)

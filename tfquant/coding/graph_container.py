@@ -32,7 +32,11 @@ def prefix_bytes(model_id, coder, num_strings):
       coder, num_strings, False)]) + container.fingerprint(model_id)
 
 
-def pack(prefix, image_shape, symbol_checksum, strings):
+def _side_info_bytes(num_strings):
+  return 2 if num_strings > 1 else 0
+
+
+def pack(prefix, image_shape, checksums, strings):
   """Container bytes (scalar string) from the pieces of `CompressionModel.compress_tensors`."""
   strings = [tf.reshape(s, []) for s in strings]
   sides = tf.cast(image_shape, tf.int64)
@@ -41,14 +45,15 @@ def pack(prefix, image_shape, symbol_checksum, strings):
   with tf.control_dependencies([check]):
     sizes = [rans.as_string(rans.varint(sides[0])), rans.as_string(rans.varint(sides[1]))]
   lengths = [rans.as_string(rans.varint(tf.strings.length(s))) for s in strings]
+  side_info = [int_bytes(checksums[1], 2)] if _side_info_bytes(len(strings)) else []
   body = tf.strings.join([tf.constant(prefix)] + sizes + lengths +
-                         [int_bytes(symbol_checksum, 4)] + strings)
+                         [int_bytes(checksums[0], 4)] + side_info + strings)
   return body + int_bytes(crc.crc32_bytes(tf.io.decode_raw(body, tf.uint8)), 4)
 
 
 def unpack(data, prefix, num_strings, max_pixels):
-  """Parses and checks a container from this model; returns (image shape, symbol checksum,
-  [strings]).
+  """Parses and checks a container from this model; returns (image shape, checksums as
+  `CompressionModel.decompress_tensors` takes them, [strings]).
 
   Every check is a `tf.debugging.Assert` that fails with an InvalidArgumentError naming the
   problem (and never printing the bytes); each runs only after the previous ones passed.
@@ -57,6 +62,7 @@ def unpack(data, prefix, num_strings, max_pixels):
   octets = tf.io.decode_raw(data, tf.uint8)
   size = tf.size(octets, out_type=tf.int64)
   magic = len(container.MAGIC)
+  side_info_bytes = _side_info_bytes(num_strings)
   checks = []
 
   def require(condition, message):
@@ -66,7 +72,8 @@ def unpack(data, prefix, num_strings, max_pixels):
   require(lambda: size >= magic, "Not a tfquant bitstream (too short).")
   require(lambda: tf.equal(tf.strings.substr(data, 0, magic), container.MAGIC),
           "Not a tfquant bitstream (bad magic bytes).")
-  require(lambda: size >= len(prefix) + 4 + 2 * num_strings + 4, "Truncated bitstream.")
+  require(lambda: size >= len(prefix) + 4 + 2 * num_strings + side_info_bytes + 4,
+          "Truncated bitstream.")
   require(lambda: tf.equal(read_uint(octets, magic, 1), container.VERSION),
           f"Bitstream format version is not {container.VERSION}, the one this export reads.")
   require(lambda: tf.equal(crc.crc32_bytes(octets[:-4]), read_uint(octets, size - 4, 4)),
@@ -88,11 +95,13 @@ def unpack(data, prefix, num_strings, max_pixels):
           "Invalid image shape.")
   require(lambda: image_shape[0] * image_shape[1] <= max_pixels,
           "Image exceeds the pixel limit.")
-  require(lambda: tf.equal(position + 4 + tf.reduce_sum(lengths) + 4, size),
+  require(lambda: tf.equal(position + 4 + side_info_bytes + tf.reduce_sum(lengths) + 4, size),
           "String lengths do not match the bitstream's size.")
   with tf.control_dependencies(checks):
-    symbol_checksum = read_uint(octets, position, 4)
-    starts = position + 4 + tf.concat([[0], tf.cumsum(lengths)[:-1]], 0)
+    side_info = (read_uint(octets, position + 4, 2) if side_info_bytes else
+                 tf.constant(-1, tf.int64))
+    checksums = tf.stack([read_uint(octets, position, 4), side_info])
+    starts = position + 4 + side_info_bytes + tf.concat([[0], tf.cumsum(lengths)[:-1]], 0)
     strings = [tf.strings.substr(data, starts[i], lengths[i])[None]
                for i in range(num_strings)]
-  return tf.cast(image_shape, tf.int32), symbol_checksum, strings
+  return tf.cast(image_shape, tf.int32), checksums, strings

@@ -6,6 +6,8 @@ symbol edge (starting at 0, ending at 2¹⁶), the last symbol being the overflo
 escapes values outside the table; `cdf_offset[t]` is the value of table t's first symbol.
 """
 
+import math
+
 import tensorflow as tf
 
 PRECISION = 16
@@ -32,6 +34,22 @@ class IndexedTables:
     # symbol whose range holds a slot in any table.
     self.search_keys = tf.where(marker, tf.bitwise.left_shift(table, 17) - 1,
                                 tf.bitwise.left_shift(table, 17) + values)
+    # A symbol's edge is followed by another edge of its table (not by the next marker).
+    symbol_edge = ~marker & tf.concat([~marker[1:], [False]], 0)
+    largest = tf.math.unsorted_segment_max(tf.where(symbol_edge, self.frequencies, 1), table,
+                                           tf.size(markers))
+    self.min_bits = PRECISION - tf.math.log(tf.cast(largest, tf.float64)) / math.log(2.0)
+    """float64 per table: the fewest bits any symbol coded under it costs, −log2 of its
+    largest probability (a coder can only spend more)."""
+
+  def cannot_hold(self, string, indexes, slack_bits=64):
+    """True when `string` is too short for symbols under the tables at `indexes`, whatever
+    the symbols: it holds at most 8 bits a byte (plus `slack_bits` for a coder's final
+    state and trailing bytes it leaves out). A decoder can refuse a forged shape or a
+    truncated string with it before decoding; valid strings always pass."""
+    needed = tf.reduce_sum(tf.gather(self.min_bits, tf.reshape(indexes, [-1])))
+    available = 8 * tf.cast(tf.strings.length(tf.reshape(string, [])), tf.float64) + slack_bits
+    return needed > available
 
 
 class BinaryTables:

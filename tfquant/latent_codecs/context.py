@@ -185,8 +185,9 @@ class ContextHyperpriorCodec(HyperCodecBase):
                                          reads.concat())
     return [tf.reshape(y_string, [1]), z_string], [y_symbols, z_symbols]
 
-  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
-    """(ŷ, [y symbols, z symbols], ok)."""
+  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None,
+                 accept_side_info=None):
+    """(ŷ, [y symbols, z symbols], ok); see `decode_y_if` for `accept_side_info`."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
@@ -206,8 +207,8 @@ class ContextHyperpriorCodec(HyperCodecBase):
       state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group)
       return y_hat, y_symbols, reader.finish(state)
 
-    y_hat, y_symbols, y_ok = self.decode_y_if(z_ok, decode_y)
-    return y_hat, [y_symbols, z_symbols], z_ok & y_ok
+    y_hat, y_symbols, ok = self.decode_y_if(z_ok, z_symbols, accept_side_info, decode_y)
+    return y_hat, [y_symbols, z_symbols], ok
 
   def _code(self, hyper, state, code_group):
     """Visits y group by group in the decoder's order (serial: positions in raster order;

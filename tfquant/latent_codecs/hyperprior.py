@@ -19,15 +19,22 @@ class HyperCodecBase(tf.keras.layers.Layer):
     return {"y": self.y_codec, "z": self.z_codec}
 
   @staticmethod
-  def decode_y_if(z_ok, decode_y):
-    """`decode_y()` → (ŷ, y symbols, ok) only if z's string decoded cleanly; else an empty ŷ
-    and not ok. z is small and y is where decoding spends its time, so a damaged z string, or
-    a forged image shape that z's decoder notices (the "tf" coder does; TFC's range decoder
-    does not check for reads past the end), is refused before y is decoded."""
+  def decode_y_if(z_ok, z_symbols, accept_side_info, decode_y):
+    """`decode_y()` → (ŷ, y symbols, y ok) only if z's string decoded cleanly and its symbols
+    pass `accept_side_info([z symbols])` (None: no check); else an empty ŷ. Returns (ŷ, y
+    symbols, ok of both). z is small and y is where decoding spends its time, so a damaged z
+    string, or a forged image shape, is refused before y is decoded: the "tf" coder notices
+    a z string that ends too early, TFC's range decoder does not (it reads zeros past the
+    end), and the container's side-information check catches both."""
+    if accept_side_info is not None:
+      z_ok = z_ok & accept_side_info([z_symbols])
+
     def refuse():
       empty = tf.zeros([1, 0, 0, 0])
       return empty, tf.cast(empty, tf.int32), tf.constant(False)
-    return tf.cond(z_ok, decode_y, refuse)
+
+    y_hat, y_symbols, y_ok = tf.cond(z_ok, decode_y, refuse)
+    return y_hat, y_symbols, z_ok & y_ok
 
 
 class HyperpriorCodec(HyperCodecBase):
@@ -87,8 +94,9 @@ class HyperpriorCodec(HyperCodecBase):
     y_string, y_symbols = self.y_codec.compress(y, scale, mean, coder, dither)
     return [y_string, z_string], [y_symbols, z_symbols]
 
-  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
-    """(ŷ, [y symbols, z symbols], ok)."""
+  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None,
+                 accept_side_info=None):
+    """(ŷ, [y symbols, z symbols], ok); see `decode_y_if` for `accept_side_info`."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
@@ -97,5 +105,5 @@ class HyperpriorCodec(HyperCodecBase):
       scale, mean = self._gaussian_parameters(z_hat)
       return self.y_codec.decompress(y_strings, scale, mean, coder, dither)
 
-    y_hat, y_symbols, y_ok = self.decode_y_if(z_ok, decode_y)
-    return y_hat, [y_symbols, z_symbols], z_ok & y_ok
+    y_hat, y_symbols, ok = self.decode_y_if(z_ok, z_symbols, accept_side_info, decode_y)
+    return y_hat, [y_symbols, z_symbols], ok

@@ -53,6 +53,7 @@ class Balle2017(CompressionModel):
     string, symbols = self.entropy.compress(y, coder, dither)
     return [string], [symbols]
 
-  def entropy_decompress(self, strings, spatial_shape, coder, dither):
+  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None):
+    del accept_side_info  # one latent: no side information
     y_hat, symbols, ok = self.entropy.decompress(strings[0], spatial_shape, coder, dither)
     return y_hat, [symbols], ok

@@ -7,7 +7,7 @@ import warnings
 import tensorflow as tf
 
 from tfquant import quantizers
-from tfquant.coding import coders, crc
+from tfquant.coding import coders, container, crc
 from tfquant.coding.container import BitstreamError
 from tfquant.models import layers
 
@@ -87,9 +87,10 @@ class CompressionModel(tf.keras.Model):
     """(strings, int32 symbols per latent), in string order."""
     return self.entropy.compress(y, coder, dither)
 
-  def entropy_decompress(self, strings, spatial_shape, coder, dither):
-    """(ŷ, int32 symbols per latent, ok)."""
-    return self.entropy.decompress(strings, spatial_shape, coder, dither)
+  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None):
+    """(ŷ, int32 symbols per latent, ok); y is decoded only if the side latents' symbols pass
+    `accept_side_info` (a function of their list, in string order, to a bool tensor)."""
+    return self.entropy.decompress(strings, spatial_shape, coder, dither, accept_side_info)
 
   @property
   def encoder_variables(self):
@@ -172,9 +173,8 @@ class CompressionModel(tf.keras.Model):
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
   def compress(self, image, dither_seed=None, coder=coders.DEFAULT):
-    """Codes one H×W×3 uint8 image. Returns (image shape, symbol checksum, *strings) as
-    tensors; the checksum is the CRC-32 of the shape and every coded symbol
-    (`symbol_checksum`).
+    """Codes one H×W×3 uint8 image. Returns (image shape, checksums, *strings) as tensors;
+    the checksums are `symbol_checksums`.
 
     With `dither_seed` (2 ints; see `dither`) y is coded with U-Q's dither, and the same seed
     must be given to `decompress`; `coder` is the entropy coder back-end ("tfc" or "tf").
@@ -185,21 +185,30 @@ class CompressionModel(tf.keras.Model):
     return self._graph("compress", coder, dither_seed is not None)(
         image, self._dither_value(dither_seed))
 
-  def decompress(self, image_shape, checksum, *strings, dither_seed=None, coder=coders.DEFAULT):
+  def decompress(self, image_shape, checksums, *strings, dither_seed=None,
+                 coder=coders.DEFAULT):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
-    `BitstreamError` when the decoded symbols' checksum is not `checksum` (damaged strings,
-    or a decoder that drifted from its encoder) or the coder found the strings damaged;
-    the synthesis transform does not run then."""
+    `BitstreamError` when the decoded symbols fail `checksums` (damaged strings, a forged
+    shape, or a decoder that drifted from its encoder; a side-information check of −1 is
+    skipped) or the coder found the strings damaged; the synthesis transform does not run
+    then, nor does y's decoder when the side information fails."""
     if len(strings) != self.num_strings:
       raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
+    checksums = tf.constant(checksums, tf.int64) if not tf.is_tensor(checksums) else checksums
     image, actual, ok = self._graph("decompress", coder, dither_seed is not None)(
-        self._dither_value(dither_seed), image_shape, checksum, *strings)
+        self._dither_value(dither_seed), image_shape, checksums, *strings)
+    expected = [int(v) for v in checksums.numpy()]
+    if expected[1] >= 0 and int(actual[1]) != expected[1]:
+      raise BitstreamError(f"Decoded side information fails its check ({int(actual[1]):04x}, "
+                           f"file says {expected[1]:04x}): the header or the strings are "
+                           "damaged, or this decoder computes other probabilities than the "
+                           "encoder did.")
     if not bool(ok):
       raise BitstreamError("The coded strings are damaged (the entropy decoder did not end "
                            "where its encoder did).")
-    if int(actual) != int(checksum):
-      raise BitstreamError(f"Decoded symbols fail their checksum ({int(actual):08x}, file "
-                           f"says {int(checksum):08x}): the strings are damaged, or this "
+    if int(actual[0]) != expected[0]:
+      raise BitstreamError(f"Decoded symbols fail their checksum ({int(actual[0]):08x}, file "
+                           f"says {expected[0]:08x}): the strings are damaged, or this "
                            "decoder computes other probabilities than the encoder did.")
     return image
 
@@ -213,7 +222,7 @@ class CompressionModel(tf.keras.Model):
         function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered)
       else:
         signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32),
-                     tf.TensorSpec([], tf.int64)] + [
+                     tf.TensorSpec([2], tf.int64)] + [
                          tf.TensorSpec([1], tf.string)] * self.num_strings
         function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
@@ -234,32 +243,54 @@ class CompressionModel(tf.keras.Model):
     return crc.crc32_int32(tf.concat([tf.cast(image_shape, tf.int32)] +
                                      [tf.reshape(s, [-1]) for s in symbols], 0))
 
+  @classmethod
+  def side_info_checksum(cls, image_shape, side_symbols):
+    """The container's side-information check: the low 16 bits of `symbol_checksum` over the
+    latents after the first (z), which are decoded first and predict the first (y)."""
+    return tf.bitwise.bitwise_and(cls.symbol_checksum(image_shape, side_symbols),
+                                  container.SIDE_INFO_MASK)
+
+  @classmethod
+  def symbol_checksums(cls, image_shape, symbols):
+    """int64 [2]: `symbol_checksum` of every latent, and `side_info_checksum` (−1 for a model
+    with one latent, which has no side information)."""
+    side = (cls.side_info_checksum(image_shape, symbols[1:]) if len(symbols) > 1 else
+            tf.constant(-1, tf.int64))
+    return tf.stack([cls.symbol_checksum(image_shape, symbols), side])
+
   def compress_tensors(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
-    (image shape, symbol checksum, *strings) for a uint8 H×W×3 `image`."""
+    (image shape, checksums, *strings) for a uint8 H×W×3 `image`."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
     strings, symbols = self.entropy_compress(y, coder, dither if dithered else None)
     image_shape = tf.shape(image)[:2]
-    return (image_shape, self.symbol_checksum(image_shape, symbols)) + tuple(strings)
+    return (image_shape, self.symbol_checksums(image_shape, symbols)) + tuple(strings)
 
-  def decompress_tensors(self, dither, image_shape, checksum, *strings, coder=coders.DEFAULT,
+  def decompress_tensors(self, dither, image_shape, checksums, *strings, coder=coders.DEFAULT,
                          dithered=False):
-    """`decompress` in TensorFlow ops: (uint8 image, symbol checksum, ok). The caller refuses
-    the result unless ok and the checksum is `checksum`; the synthesis transform, the most
-    costly part in time and memory, runs only then (an empty image otherwise), so damaged or
-    forged strings are refused after entropy decoding alone."""
+    """`decompress` in TensorFlow ops: (uint8 image, the decoded symbols' checksums, ok). The
+    caller refuses the result unless ok and the checksums are `checksums`. The costly parts
+    run only for strings that pass the checks before them: y's decoder only when the side
+    information passes its check (`checksums[1]`, skipped when −1), the synthesis transform
+    only when every symbol passes (an empty image otherwise)."""
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
+
+    def accept_side_info(side_symbols):
+      actual = self.side_info_checksum(image_shape, side_symbols)
+      return (checksums[1] < 0) | tf.equal(actual, checksums[1])
+
     y_hat, symbols, ok = self.entropy_decompress(
-        list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None)
-    actual = self.symbol_checksum(image_shape, symbols)
+        list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None,
+        accept_side_info)
+    actual = self.symbol_checksums(image_shape, symbols)
 
     def reconstruct():
       x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
       x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
       return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
-    image = tf.cond(ok & tf.equal(actual, tf.cast(checksum, actual.dtype)), reconstruct,
+    image = tf.cond(ok & tf.equal(actual[0], checksums[0]), reconstruct,
                     lambda: tf.zeros([0, 0, 3], tf.uint8))
     return image, actual, ok
 
