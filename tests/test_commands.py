@@ -75,7 +75,9 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
   for args, result in zip(runs, outputs):
     assert result.returncode == 0, (args, result.stderr[-2000:])
   assert data.read_image(str(outside / "x.png")).shape == data.read_image(image).shape
-  assert "format version: 2" in outputs[2].stdout
+  info = outputs[2].stdout
+  assert f"format version: {coding.container.VERSION}" in info
+  assert "side information check:" in info
   assert outputs[3].stdout.strip().startswith(site)
   assert "make-zoo" in outputs[5].stdout
   assert "tfquant codec compress" in outputs[6].stdout and "bin/" not in outputs[6].stdout
