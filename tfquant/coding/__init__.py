@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfquant import quantizers
-from tfquant.coding import coders
+from tfquant.coding import coders, container
 from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pack, unpack
 
 # A decoder allocates the whole latent and the synthesis' activations (gigabytes for a
@@ -55,7 +55,8 @@ def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT
   return pack(Bitstream(fingerprint(identifier or model_id(model)),
                         tuple(int(v) for v in image_shape.numpy()),
                         tuple(s.numpy()[0] for s in strings), symbol_checksum, coder,
-                        dither_seed, side_info_checksum if len(strings) > 1 else None))
+                        dither_seed,
+                        side_info_checksum if container.side_info_bytes(len(strings)) else None))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):

@@ -94,6 +94,11 @@ def varint(value):
       return bytes(out)
 
 
+def side_info_bytes(num_strings, version=VERSION):
+  """Bytes of the side-information check: present from version 3, with side strings."""
+  return _SIDE_INFO_CHECK.size if version >= 3 and num_strings > 1 else 0
+
+
 def flags_byte(coder, num_strings, dithered):
   if coder not in CODERS:
     raise BitstreamError(f"Unknown coder {coder!r}; one of {CODERS}.")
@@ -121,7 +126,7 @@ def pack(bitstream):
     parts.append(_SEED.pack(*seed))
   parts += [varint(len(s)) for s in strings]
   parts.append(_CHECKSUM.pack(int(bitstream.symbol_checksum) & 0xFFFFFFFF))
-  if len(strings) > 1:
+  if side_info_bytes(len(strings)):
     if bitstream.side_info_checksum is None:
       raise BitstreamError("A bitstream with side strings needs their side check.")
     parts.append(_SIDE_INFO_CHECK.pack(int(bitstream.side_info_checksum) & SIDE_INFO_MASK))
@@ -160,7 +165,7 @@ def unpack(data):
   dither_seed = reader.unpack(_SEED) if flags & FLAG_DITHER else None
   lengths = [reader.varint() for _ in range(count)]
   (symbol_checksum,) = reader.unpack(_CHECKSUM)
-  side_info_checksum = (reader.unpack(_SIDE_INFO_CHECK)[0] if version >= 3 and count > 1
+  side_info_checksum = (reader.unpack(_SIDE_INFO_CHECK)[0] if side_info_bytes(count, version)
                         else None)
   strings = tuple(reader.take(length) for length in lengths)
   if reader.remaining:

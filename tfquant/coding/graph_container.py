@@ -32,10 +32,6 @@ def prefix_bytes(model_id, coder, num_strings):
       coder, num_strings, False)]) + container.fingerprint(model_id)
 
 
-def _side_info_bytes(num_strings):
-  return 2 if num_strings > 1 else 0
-
-
 def pack(prefix, image_shape, checksums, strings):
   """Container bytes (scalar string) from the pieces of `CompressionModel.compress_tensors`."""
   strings = [tf.reshape(s, []) for s in strings]
@@ -45,7 +41,8 @@ def pack(prefix, image_shape, checksums, strings):
   with tf.control_dependencies([check]):
     sizes = [rans.as_string(rans.varint(sides[0])), rans.as_string(rans.varint(sides[1]))]
   lengths = [rans.as_string(rans.varint(tf.strings.length(s))) for s in strings]
-  side_info = [int_bytes(checksums[1], 2)] if _side_info_bytes(len(strings)) else []
+  side_info_bytes = container.side_info_bytes(len(strings))
+  side_info = [int_bytes(checksums[1], side_info_bytes)] if side_info_bytes else []
   body = tf.strings.join([tf.constant(prefix)] + sizes + lengths +
                          [int_bytes(checksums[0], 4)] + side_info + strings)
   return body + int_bytes(crc.crc32_bytes(tf.io.decode_raw(body, tf.uint8)), 4)
@@ -62,7 +59,7 @@ def unpack(data, prefix, num_strings, max_pixels):
   octets = tf.io.decode_raw(data, tf.uint8)
   size = tf.size(octets, out_type=tf.int64)
   magic = len(container.MAGIC)
-  side_info_bytes = _side_info_bytes(num_strings)
+  side_info_bytes = container.side_info_bytes(num_strings)
   checks = []
 
   def require(condition, message):
@@ -98,7 +95,7 @@ def unpack(data, prefix, num_strings, max_pixels):
   require(lambda: tf.equal(position + 4 + side_info_bytes + tf.reduce_sum(lengths) + 4, size),
           "String lengths do not match the bitstream's size.")
   with tf.control_dependencies(checks):
-    side_info = (read_uint(octets, position + 4, 2) if side_info_bytes else
+    side_info = (read_uint(octets, position + 4, side_info_bytes) if side_info_bytes else
                  tf.constant(-1, tf.int64))
     checksums = tf.stack([read_uint(octets, position, 4), side_info])
     starts = position + 4 + side_info_bytes + tf.concat([[0], tf.cumsum(lengths)[:-1]], 0)

@@ -30,24 +30,27 @@ class IndexedTables:
     self.offsets = tf.cast(self.cdf_offset, tf.int64)
     self.frequencies = tf.concat([values[1:] - values[:-1], [0]], 0)  # of the edge's symbol
     table = tf.cumsum(tf.cast(marker, tf.int64)) - 1
+    self.is_marker, self.table_of_edge = marker, table
     # Sorted keys table·2¹⁷ + edge (a marker sits just below its table): one search finds the
     # symbol whose range holds a slot in any table.
     self.search_keys = tf.where(marker, tf.bitwise.left_shift(table, 17) - 1,
                                 tf.bitwise.left_shift(table, 17) + values)
-    # A symbol's edge is followed by another edge of its table (not by the next marker).
-    symbol_edge = ~marker & tf.concat([~marker[1:], [False]], 0)
-    largest = tf.math.unsorted_segment_max(tf.where(symbol_edge, self.frequencies, 1), table,
-                                           tf.size(markers))
-    self.min_bits = PRECISION - tf.math.log(tf.cast(largest, tf.float64)) / math.log(2.0)
+
+  def min_bits(self):
     """float64 per table: the fewest bits any symbol coded under it costs, −log2 of its
     largest probability (a coder can only spend more)."""
+    # A symbol's edge is followed by another edge of its table (not by the next marker).
+    symbol_edge = ~self.is_marker & tf.concat([~self.is_marker[1:], [False]], 0)
+    largest = tf.math.unsorted_segment_max(tf.where(symbol_edge, self.frequencies, 1),
+                                           self.table_of_edge, tf.size(self.starts))
+    return PRECISION - tf.math.log(tf.cast(largest, tf.float64)) / math.log(2.0)
 
   def cannot_hold(self, string, indexes, slack_bits=64):
     """True when `string` is too short for symbols under the tables at `indexes`, whatever
     the symbols: it holds at most 8 bits a byte (plus `slack_bits` for a coder's final
     state and trailing bytes it leaves out). A decoder can refuse a forged shape or a
     truncated string with it before decoding; valid strings always pass."""
-    needed = tf.reduce_sum(tf.gather(self.min_bits, tf.reshape(indexes, [-1])))
+    needed = tf.reduce_sum(tf.gather(self.min_bits(), tf.reshape(indexes, [-1])))
     available = 8 * tf.cast(tf.strings.length(tf.reshape(string, [])), tf.float64) + slack_bits
     return needed > available
 
