@@ -22,6 +22,7 @@ test: install
 
 stress: install
 	$(BIN)/python -m tests.fuzzing --cases=10000
+	$(BIN)/python -m tests.portability
 
 sweep: install
 	$(BIN)/python -m tests.sweep

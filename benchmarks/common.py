@@ -7,7 +7,7 @@ import time
 
 import tensorflow as tf
 
-from tfquant import data, train
+from tfquant import data, models, train
 
 RESULTS_DIR = os.path.join(os.path.dirname(__file__), "results")
 
@@ -27,6 +27,13 @@ def quick_train(model, steps, patch_size=128, batch_size=8, learning_rate=1e-3):
   tf.random.set_seed(0)
   dataset = data.patch_dataset(training_paths(), patch_size, batch_size, seed=0)
   return train.fit(model, dataset, steps, learning_rate=learning_rate)
+
+
+def zoo_model(spec):
+  """A zoo model by name, or "NAME:CONTEXT" for its weights (tables included) coded in
+  another context mode (the masked convolution's kernel read through the other mask)."""
+  name, _, context = spec.partition(":")
+  return models.load("zoo:" + name, **({"context": context} if context else {}))
 
 
 def timed(function, *args, **kwargs):

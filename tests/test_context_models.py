@@ -1,16 +1,21 @@
 """Minnen18 / Cheng20: mixture likelihoods, context masks, serial and checkerboard coding."""
 
+import dataclasses
 import functools
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfquant import models
-from tfquant.coding import bisection, coders, rans
-from tfquant.latent_codecs import GaussianMixture, MaskedConv2D
+from tfquant import coding, models
+from tfquant.coding import bisection, coders, container, rans
+from tfquant.latent_codecs import GaussianMixture, MaskedConv2D, integer_network
+from tfquant.latent_codecs.integer_network import Fixed, IntegerLayer
 from tests.helpers import coded_bytes, hard_forward, random_image, sample_image, tiny, trained
 
 # Models trained briefly: (arch, context) -> (entropy quantizer, decoder quantizer). Training
@@ -22,6 +27,7 @@ CASES = [("minnen2018", "none", "integer"), ("minnen2018", "serial", "integer"),
          ("minnen2018", "checkerboard", "mean"), ("cheng2020", "checkerboard", "integer"),
          ("cheng2020", "serial", "integer"), ("cheng2020", "serial", "mean")]
 STEPS = 40
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -241,3 +247,98 @@ def test_save_and_reload_code_identically(tmp_path):
   for a, b in zip(pieces, clone.compress(image)):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   np.testing.assert_array_equal(clone.decompress(*pieces), model.decompress(*pieces))
+
+
+def test_integer_layers_are_exact_whatever_the_summation_order():
+  rng = np.random.RandomState(0)
+  inputs = tf.constant(rng.randn(1, 6, 5, 40).astype(np.float32) * 30)
+  order = rng.permutation(40)  # a convolution over permuted channels sums in another order
+  for kind, kernel_shape, stride in (("conv", (5, 5, 40, 24), 2), ("up", (5, 5, 40, 24), 2),
+                                     ("dense", (40, 24), 1)):
+    kernel = rng.randn(*kernel_shape).astype(np.float32) * 0.05
+    bias = rng.randn(24).astype(np.float32)
+    layer = IntegerLayer(kernel, bias, kind, stride, tf.nn.leaky_relu)
+    permuted = IntegerLayer(np.take(kernel, order, axis=-2), bias, kind, stride,
+                            tf.nn.leaky_relu)
+    fixed = Fixed.from_float(inputs)
+    out = layer(fixed)
+    again = permuted(Fixed(tf.gather(fixed.mantissas, order, axis=-1), fixed.exponent))
+    np.testing.assert_array_equal(out.mantissas, again.mantissas)
+    assert int(out.exponent) == int(again.exponent)
+    assert np.all(np.abs(out.mantissas) <= 2**integer_network.MANTISSA_BITS)
+    if kind == "dense":
+      expected = tf.nn.leaky_relu(tf.tensordot(inputs, kernel, 1) + bias)
+    else:
+      half = kernel_shape[0] // 2
+      padded = tf.pad(inputs, [[0, 0], [half, half], [half, half], [0, 0]])
+      expected = tf.nn.leaky_relu(bias + (
+          tf.nn.conv2d(padded, kernel, stride, "VALID") if kind == "conv" else tf.slice(
+              tf.nn.conv2d_transpose(inputs, np.transpose(kernel, (0, 1, 3, 2)),
+                                     [1, 6 * stride + 2 * half, 5 * stride + 2 * half, 24],
+                                     stride, "VALID"),
+              [0, half, half, 0], [-1, 6 * stride, 5 * stride, -1])))
+    np.testing.assert_allclose(out.to_float(), expected, atol=2e-3 * float(
+        tf.reduce_max(tf.abs(expected))))
+
+
+def test_integer_parameters_code_what_float_ones_do_and_files_say_which():
+  model = case_model("minnen2018", "serial", "integer")
+  image = sample_image(64, 96)
+  sizes = {}
+  for integer in (False, True):
+    pieces = model.compress(image, integer=integer)
+    sizes[integer] = coded_bytes(pieces)
+    np.testing.assert_array_equal(
+        model.decompress(*pieces[:2], *pieces[2:], integer=integer), hard_forward(model, image))
+  assert abs(sizes[True] - sizes[False]) <= 0.01 * sizes[False] + 2, sizes
+  data = coding.encode(model, image)
+  assert container.unpack(data).integer and model.has_integer_parameters
+  floating = models.create("balle2017", **tiny("balle2017"))
+  floating.finalize()
+  assert not floating.has_integer_parameters
+  forged = container.unpack(coding.encode(floating, image))
+  assert not forged.integer
+  forged = container.pack(dataclasses.replace(forged, integer=True))
+  with pytest.raises(coding.BitstreamError, match="integer entropy parameters"):
+    coding.decode(floating, forged)
+
+
+ENCODE_ELSEWHERE = """
+import sys
+import numpy as np
+from tfquant import coding, models
+image = np.load(sys.argv[1])
+for directory in sys.argv[2:]:
+  model = models.load(directory)
+  for coder in coding.coders.NAMES:
+    with open(f"{directory}.{coder}.tfq", "wb") as f:
+      f.write(coding.encode(model, image, coder=coder))
+"""
+
+
+@pytest.mark.parametrize("environment", [{"ONEDNN_MAX_CPU_ISA": "AVX2"},
+                                         {"TF_ENABLE_ONEDNN_OPTS": "0"}],
+                         ids=["avx2", "onednn-off"])
+def test_files_written_with_other_cpu_kernels_decode_exactly(environment, tmp_path):
+  """Encoded in a process whose convolutions and products run other kernels (oneDNN
+  limited to AVX2, or Eigen's): float entropy parameters drift in their last bits there,
+  integer ones do not, so every architecture and context mode decodes what it wrote."""
+  cases = {f"{arch}-{context}": case_model(arch, context, "integer")
+           for arch, context, center in CASES if center == "integer"}
+  cases.update((arch, trained(arch)) for arch in ("balle2017", "balle2018"))
+  image = sample_image(64, 96, index=1)
+  np.save(tmp_path / "image.npy", image)
+  for name, model in cases.items():
+    models.save(model, str(tmp_path / name))
+  result = subprocess.run(
+      [sys.executable, "-c", ENCODE_ELSEWHERE, str(tmp_path / "image.npy"),
+       *(str(tmp_path / name) for name in cases)],
+      capture_output=True, text=True, timeout=600, cwd=REPO,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **environment))
+  assert result.returncode == 0, result.stderr[-3000:]
+  for name, model in cases.items():
+    for coder in coders.NAMES:
+      data = (tmp_path / f"{name}.{coder}.tfq").read_bytes()
+      assert container.unpack(data).integer == model.has_integer_parameters
+      np.testing.assert_array_equal(coding.decode(model, data), hard_forward(model, image),
+                                    err_msg=f"{name}, {coder}")

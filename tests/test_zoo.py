@@ -16,8 +16,9 @@ GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "zoo")
 
 def test_every_entry_loads_by_name_and_codes_exactly():
   """...and as it always has: tests/data/zoo holds each entry's file of the same image, written
-  by an earlier version (container version 2), with the SHA-256 of its decoded pixels; this
-  version writes the same coded strings and symbols."""
+  by an earlier version (container version 2, float entropy parameters), with the SHA-256 of
+  its decoded pixels; this version writes the same coded strings and symbols with float
+  entropy parameters, and the same symbols with integer ones."""
   assert zoo.names(), "the zoo ships at least one model"
   with open(os.path.join(GOLDEN, "decoded-sha256.json")) as f:
     golden_pixels = json.load(f)
@@ -35,10 +36,15 @@ def test_every_entry_loads_by_name_and_codes_exactly():
       assert hashlib.sha256(np.asarray(decoded).tobytes()).hexdigest() == golden_pixels[
           f"{name}-{coder}"], f"{name} ({coder}) decodes its old file to other pixels"
       np.testing.assert_array_equal(decoded, hard_forward(model, image))
-      old, new = (coding.unpack(data) for data in (old_file, coding.encode(model, image,
-                                                                            coder=coder)))
+      old, new = (coding.unpack(data) for data in (old_file, coding.encode(
+          model, image, coder=coder, integer=False)))
       assert (new.strings, new.symbol_checksum) == (old.strings, old.symbol_checksum), (
           f"{name} ({coder}) writes other bytes than it used to")
+      # By default the tables come from integer entropy parameters: other strings, the same
+      # symbols (these models round around integers, not around predicted means).
+      default = coding.unpack(coding.encode(model, image, coder=coder))
+      assert default.integer == model.has_integer_parameters
+      assert default.symbol_checksum == old.symbol_checksum, name
 
 
 def test_unknown_zoo_name_is_clear():

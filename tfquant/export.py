@@ -36,8 +36,9 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   `coder`: "tf" (pure TensorFlow) or "tfc" (tensorflow-compression's range coder)."""
   if not model.finalized:
     raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
+  integer = model.integer_coding()
   prefix = graph_container.prefix_bytes(coding.model_id(model), coders.check(coder),
-                                        model.num_strings)
+                                        model.num_strings, integer)
   module = tf.Module()
   module.weights = list(model.variables)
   module.trainable_weights = list(model.trainable_variables)
@@ -46,7 +47,8 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")],
                autograph=False)
   def compress(image):
-    image_shape, checksums, *strings = model.compress_tensors(image, coder=coder)
+    image_shape, checksums, *strings = model.compress_tensors(image, coder=coder,
+                                                              integer=integer)
     return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksums, strings)}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")],
@@ -55,7 +57,7 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
     image_shape, checksums, strings = graph_container.unpack(
         bitstream_bytes, prefix, model.num_strings, max_pixels)
     image, actual, ok = model.decompress_tensors(0.0, image_shape, checksums, *strings,
-                                                 coder=coder)
+                                                 coder=coder, integer=integer)
     checks = [tf.debugging.Assert((checksums[1] < 0) | tf.equal(actual[1], checksums[1]), [
         "Decoded side information fails its check: the header or the strings are damaged, "
         "or a decoder that computes other probabilities than its encoder."])]

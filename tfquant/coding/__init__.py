@@ -44,19 +44,25 @@ def model_id(model):
   return identifier
 
 
-def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT):
+def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT,
+           integer=None):
   """Compresses one H×W×3 uint8 image to container bytes.
 
   With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
-  `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records.
+  `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records, as it
+  records `integer`: whether y's tables came from integer entropy parameters (None: the
+  model's default, see `CompressionModel.integer_coding`).
   """
-  image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder)
+  integer = model.integer_coding(integer)
+  image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder,
+                                                    integer=integer)
   symbol_checksum, side_info_checksum = (int(v) for v in checksums.numpy())
   return pack(Bitstream(fingerprint(identifier or model_id(model)),
                         tuple(int(v) for v in image_shape.numpy()),
                         tuple(s.numpy()[0] for s in strings), symbol_checksum, coder,
                         dither_seed,
-                        side_info_checksum if container.side_info_bytes(len(strings)) else None))
+                        side_info_checksum if container.side_info_bytes(len(strings)) else None,
+                        integer))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
@@ -75,12 +81,16 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
   if len(bitstream.strings) != model.num_strings:
     raise BitstreamError(f"Bitstream has {len(bitstream.strings)} strings; "
                          f"{model.arch} codes {model.num_strings}.")
+  if bitstream.integer and not model.has_integer_parameters:
+    raise BitstreamError(f"Bitstream says integer entropy parameters chose its tables; this "
+                         f"{model.arch} has none (a damaged or forged header).")
   strings = [tf.constant([s]) for s in bitstream.strings]
   side_info = bitstream.side_info_checksum
   checksums = [bitstream.symbol_checksum, -1 if side_info is None else side_info]
   try:
     return model.decompress(tf.constant([height, width], tf.int32), checksums, *strings,
-                            dither_seed=bitstream.dither_seed, coder=bitstream.coder).numpy()
+                            dither_seed=bitstream.dither_seed, coder=bitstream.coder,
+                            integer=bitstream.integer).numpy()
   except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
     raise BitstreamError(f"Decoding failed: the strings are damaged "
                          f"({error.message.splitlines()[0]}).") from None

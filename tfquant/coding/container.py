@@ -5,9 +5,11 @@ Layout (fixed-width integers big-endian; varint = LEB128, 7 bits a byte, low gro
     size   field
     4      magic b"\\x89TFQ"
     1      format version (3; version 2 files, which lack the side check, are read too)
-    1      flags: bit 0 y coded with U-Q's dither (seed below); bits 1–3 the coder
-           (0 tensorflow-compression's range coder, 1 tfquant's pure-TF rANS);
-           bits 4–7 the number of strings k (1..8)
+    1      flags: bit 0 y coded with U-Q's dither (seed below); bits 1–2 the coder
+           (0 tensorflow-compression's range coder, 1 tfquant's pure-TF rANS); bit 3
+           the tables were chosen by integer entropy parameters (decodable on any
+           machine; 0: by the float networks, which only the writer's kind of machine
+           reproduces for sure); bits 4–7 the number of strings k (1..8)
     8      model fingerprint: the first 8 bytes of SHA-256 of the model identifier
     var    image height, then width (1..65535 each)
     [8     dither seed: two uint32, only with flag bit 0]
@@ -42,7 +44,8 @@ MAX_STRINGS = 8
 MAX_SIDE = 65535
 FINGERPRINT_BYTES = 8
 FLAG_DITHER = 1
-CODER_SHIFT, CODER_MASK = 1, 0b111
+CODER_SHIFT, CODER_MASK = 1, 0b11
+FLAG_INTEGER = 0b1000
 COUNT_SHIFT = 4
 MAX_VARINT_BYTES = 5  # 35 bits: a string of up to 32 GiB
 _HEAD = struct.Struct(">4sBB")
@@ -67,6 +70,7 @@ class Bitstream:
   coder: str = CODERS[0]
   dither_seed: tuple = None  # (uint32, uint32) when y was coded with U-Q's dither
   side_info_checksum: int = None  # 16-bit check of strings 2..k; None: one string, or v2
+  integer: bool = False  # tables chosen by integer entropy parameters
 
 
 def model_id_bytes(model_id):
@@ -99,11 +103,11 @@ def side_info_bytes(num_strings, version=VERSION):
   return _SIDE_INFO_CHECK.size if version >= 3 and num_strings > 1 else 0
 
 
-def flags_byte(coder, num_strings, dithered):
+def flags_byte(coder, num_strings, dithered, integer):
   if coder not in CODERS:
     raise BitstreamError(f"Unknown coder {coder!r}; one of {CODERS}.")
   return (FLAG_DITHER if dithered else 0) | (CODERS.index(coder) << CODER_SHIFT) | (
-      num_strings << COUNT_SHIFT)
+      FLAG_INTEGER if integer else 0) | (num_strings << COUNT_SHIFT)
 
 
 def pack(bitstream):
@@ -117,7 +121,8 @@ def pack(bitstream):
   if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
     raise BitstreamError(f"Image sides must be 1..{MAX_SIDE}, got {height}x{width}.")
   dithered = bitstream.dither_seed is not None
-  parts = [_HEAD.pack(MAGIC, VERSION, flags_byte(bitstream.coder, len(strings), dithered)),
+  flags = flags_byte(bitstream.coder, len(strings), dithered, bitstream.integer)
+  parts = [_HEAD.pack(MAGIC, VERSION, flags),
            bitstream.fingerprint, varint(height), varint(width)]
   if dithered:
     seed = tuple(int(v) for v in bitstream.dither_seed)
@@ -171,7 +176,8 @@ def unpack(data):
   if reader.remaining:
     raise BitstreamError(f"{reader.remaining} unexpected bytes after the last string.")
   return Bitstream(model_fingerprint, (height, width), strings, symbol_checksum,
-                   CODERS[coder_id], dither_seed, side_info_checksum)
+                   CODERS[coder_id], dither_seed, side_info_checksum,
+                   bool(flags & FLAG_INTEGER))
 
 
 def overhead(data):

@@ -99,6 +99,8 @@ def describe(source):
            f"coder: {bitstream.coder}",
            f"U-Q dither seed: {bitstream.dither_seed}" if bitstream.dither_seed else
            "U-Q dither: no",
+           "entropy parameters: " + ("integer (decodes on any machine)" if bitstream.integer
+                                     else "float (the writer's kind of CPU kernels)"),
            f"image: {width}x{height}",
            f"model fingerprint: {bitstream.fingerprint.hex()}",
            f"symbol CRC-32: {bitstream.symbol_checksum:08x}"]

@@ -25,11 +25,11 @@ def read_uint(octets, offset, width):
   return tf.reduce_sum(chunk * weights)
 
 
-def prefix_bytes(model_id, coder, num_strings):
-  """The constant start of every (undithered) stream from this model and coder: magic,
-  version, flags, fingerprint."""
+def prefix_bytes(model_id, coder, num_strings, integer):
+  """The constant start of every (undithered) stream from this model and coder, with
+  integer or float entropy parameters: magic, version, flags, fingerprint."""
   return container.MAGIC + bytes([container.VERSION, container.flags_byte(
-      coder, num_strings, False)]) + container.fingerprint(model_id)
+      coder, num_strings, False, integer)]) + container.fingerprint(model_id)
 
 
 def pack(prefix, image_shape, checksums, strings):
@@ -76,8 +76,9 @@ def unpack(data, prefix, num_strings, max_pixels):
   require(lambda: tf.equal(crc.crc32_bytes(octets[:-4]), read_uint(octets, size - 4, 4)),
           "Bitstream is corrupted or truncated (CRC-32 mismatch).")
   require(lambda: tf.equal(tf.strings.substr(data, 0, len(prefix)), prefix),
-          "Bitstream was written by another model or coder, or with U-Q dithering, which "
-          "this export does not decode (flags or fingerprint mismatch).")
+          "Bitstream was written by another model or coder, with U-Q dithering or with the "
+          "other entropy parameters (integer or float), which this export does not decode "
+          "(flags or fingerprint mismatch).")
   with tf.control_dependencies(checks):
     position = tf.constant(len(prefix), tf.int64)
     fields, valid = [], []

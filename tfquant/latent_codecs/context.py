@@ -6,6 +6,12 @@ from tfquant.coding import coders
 from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_mixture import GaussianMixtureCodec
 from tfquant.latent_codecs.hyperprior import HyperCodecBase
+from tfquant.latent_codecs.integer_network import Fixed, IntegerLayer, IntegerNetwork
+
+
+def _spatial_shape(hyper):
+  """[B, H, W] of ψ, float or `Fixed`."""
+  return tf.shape(hyper.mantissas if isinstance(hyper, Fixed) else hyper)[:3]
 
 
 def anchor_mask(spatial_shape):
@@ -55,6 +61,15 @@ class MaskedConv2D(tf.keras.layers.Layer):
   def call(self, inputs):
     kernel = tf.cast(self.masked_kernel, inputs.dtype)
     return tf.nn.conv2d(inputs, kernel, 1, "SAME") + tf.cast(self.bias, inputs.dtype)
+
+  def integer_layer(self, rows=None):
+    """Its `IntegerLayer`: the masked convolution, or with `rows` the product of a flattened
+    patch of the kernel's first `rows` rows (the serial pass's)."""
+    with tf.init_scope():
+      kernel, bias = self.masked_kernel.numpy(), self.bias.numpy()
+    if rows is None:
+      return IntegerLayer(kernel, bias, "conv")
+    return IntegerLayer(kernel[:rows].reshape(-1, self.filters), bias, "dense")
 
   def get_config(self):
     return dict(super().get_config(), filters=self.filters, mask=self.mask,
@@ -114,9 +129,12 @@ class ContextHyperpriorCodec(HyperCodecBase):
       self.y_codec.build(input_shape)
     super().build(input_shape)
 
-  def parameters(self, hyper, y_hat):
+  def parameters(self, hyper, y_hat, integer=False):
     """Mixture parameters everywhere from ψ and the context of `y_hat` (ignored for "none";
-    for the checkerboard only its anchors are read, and anchors get no context)."""
+    for the checkerboard only its anchors are read, and anchors get no context); with
+    `integer`, ψ is a `Fixed` and every network is its integer twin."""
+    if integer:
+      return self._integer_parameters(hyper, y_hat)
     if self.context == "none":
       features = hyper
     else:
@@ -128,6 +146,19 @@ class ContextHyperpriorCodec(HyperCodecBase):
         context = context * tf.cast(1.0 - anchors, context.dtype)
       features = tf.concat([context, hyper], axis=-1)
     return self.entropy_parameters(features)
+
+  def _integer_parameters(self, hyper, y_hat):
+    features = hyper
+    if self.context != "none":
+      if self.context == "checkerboard":
+        anchors = anchor_mask(tf.shape(y_hat)[1:3])
+        y_hat = y_hat * anchors
+      context = self.context_model.integer_layer()(Fixed.from_float(y_hat))
+      if self.context == "checkerboard":
+        context = Fixed(context.mantissas * tf.cast(1.0 - anchors, tf.float64),
+                        context.exponent)
+      features = Fixed.concat([context, hyper])
+    return IntegerNetwork(self.entropy_parameters.layers)(features).to_float()
 
   def _hyper(self, y, training, step):
     z = self.hyper_analysis(y)
@@ -160,19 +191,21 @@ class ContextHyperpriorCodec(HyperCodecBase):
                         for first, again in zip((y_ent, y_dec), second))
     return y_dec, {"y": codec.rate(mixture, y_ent), "z": z_bits}
 
-  def compress(self, y, coder=coders.DEFAULT, dither=None):
-    """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only.
+  def compress(self, y, coder=coders.DEFAULT, dither=None, integer=False):
+    """Strings [y, z] and their symbols for a batch of one; `dither` applies to y only;
+    `integer`: y's tables chosen by integer entropy parameters.
 
     The encoder knows every ŷ, so it only visits the positions to compute the parameters
     the decoder will have, and codes all of y at the end in one call."""
     z = self.hyper_analysis(y)
     z_string, z_symbols = self.z_codec.compress(z, coder)
-    hyper = self.hyper_synthesis(self.z_codec.values(z_symbols))
+    hyper = self.hyper_features(self.z_codec.values(z_symbols), integer)
     codec = self.y_codec
     dither = 0.0 if dither is None else dither
 
     def encode_group(state, parameters, select):
-      y_hat, symbols, items, tables = codec.encode(select(y), codec.mixture(parameters), dither)
+      y_hat, symbols, items, tables = codec.encode(select(y), codec.mixture(parameters, integer),
+                                                   dither, integer)
       reads = tf.fill([codec.reads], tf.size(items) // codec.reads)
       state = tuple(array.write(array.size(), tf.reshape(value, [-1])) for array, value in
                     zip(state, (items, tables, reads)))
@@ -180,13 +213,13 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
     arrays = tuple(tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,
                                   element_shape=[None]) for _ in range(3))
-    (items, tables, reads), _, y_symbols = self._code(hyper, arrays, encode_group)
+    (items, tables, reads), _, y_symbols = self._code(hyper, arrays, encode_group, integer)
     y_string = coders.get(coder).encode(items.concat(), tables.concat(), codec.tables,
                                          reads.concat())
     return [tf.reshape(y_string, [1]), z_string], [y_symbols, z_symbols]
 
   def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None,
-                 accept_side_info=None):
+                 accept_side_info=None, integer=False):
     """(ŷ, [y symbols, z symbols], ok); see `decode_y_if` for `accept_side_info`."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
@@ -195,22 +228,22 @@ class ContextHyperpriorCodec(HyperCodecBase):
     dither = 0.0 if dither is None else dither
 
     def decode_y():
-      hyper = self.hyper_synthesis(z_hat)
-      items = tf.cast(tf.reduce_prod(tf.shape(hyper)[:3]) * codec.channels * codec.reads,
+      hyper = self.hyper_features(z_hat, integer)
+      items = tf.cast(tf.reduce_prod(_spatial_shape(hyper)) * codec.channels * codec.reads,
                       tf.int64)
       reader = coders.get(coder).reader(y_strings[0], codec.tables, items)
 
       def decode_group(state, parameters, select):
         del select
-        return codec.decode(reader, state, codec.mixture(parameters), dither)
+        return codec.decode(reader, state, codec.mixture(parameters, integer), dither, integer)
 
-      state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group)
+      state, y_hat, y_symbols = self._code(hyper, reader.initial, decode_group, integer)
       return y_hat, y_symbols, reader.finish(state)
 
     y_hat, y_symbols, ok = self.decode_y_if(z_ok, z_symbols, accept_side_info, decode_y)
     return y_hat, [y_symbols, z_symbols], ok
 
-  def _code(self, hyper, state, code_group):
+  def _code(self, hyper, state, code_group, integer=False):
     """Visits y group by group in the decoder's order (serial: positions in raster order;
     checkerboard: anchors, then the rest; none: all at once), the same operations at both
     ends: `code_group(state, parameters, select)` → (state, ŷ, int32 symbols) for the group
@@ -224,18 +257,18 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
       symbols = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[1, None])
       (state, symbols), y_hat = self._serial(hyper, code_position, (state, symbols),
-                                             with_state=True)
+                                             with_state=True, integer=integer)
       return state, y_hat, tf.reshape(symbols.stack(), tf.shape(y_hat))  # raster order
 
-    shape = tf.concat([tf.shape(hyper)[:3], [self.y_codec.channels]], 0)
+    shape = tf.concat([_spatial_shape(hyper), [self.y_codec.channels]], 0)
     y_hat = tf.zeros(shape, tf.float32)
     if self.context == "none":
-      return code_group(state, self.parameters(hyper, y_hat), lambda t: t)
+      return code_group(state, self.parameters(hyper, y_hat, integer), lambda t: t)
     symbols = tf.zeros(shape[1:], tf.int32)
-    anchors = anchor_mask(tf.shape(hyper)[1:3])[0, :, :, 0] > 0
+    anchors = anchor_mask(shape[1:3])[0, :, :, 0] > 0
     for group in (anchors, ~anchors):
       positions = tf.where(group)
-      parameters = self.parameters(hyper, y_hat)[0]
+      parameters = self.parameters(hyper, y_hat, integer)[0]
       state, group_values, group_symbols = code_group(
           state, tf.gather_nd(parameters, positions),
           lambda t: tf.gather_nd(t[0], positions))  # pylint: disable=cell-var-from-loop
@@ -253,7 +286,7 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
     return step
 
-  def _position_network(self, hyper):
+  def _position_network(self, hyper, integer=False):
     """The context and entropy-parameter networks at one position: `(patch, i, j)` → [B,
     parameters] from the already-decoded (k//2 + 1) × k patch above (i, j) and ψ there.
 
@@ -261,7 +294,11 @@ class ContextHyperpriorCodec(HyperCodecBase):
     its kernel from a DFT parameterization at every call, which there cost ~10× the
     products themselves. The hyper part of the first layer, linear in ψ, is one product over
     all positions. (Kernels of `entropy_parameters` are 1×1, so every layer is a product.)
+    With `integer`, ψ is a `Fixed` and the networks their integer twins (the hyper part is
+    not factored out: its product is exact only at the exponent each position sets).
     """
+    if integer:
+      return self._integer_position_network(hyper)
     dtype = hyper.dtype
     context_model = self.context_model
     rows = context_model.kernel_size // 2 + 1
@@ -286,17 +323,28 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
     return parameters_at
 
-  def _serial(self, hyper, code_position, state=0, with_state=False):
+  def _integer_position_network(self, hyper):
+    context_layer = self.context_model.integer_layer(self.context_model.kernel_size // 2 + 1)
+    network = IntegerNetwork(self.entropy_parameters.layers)
+
+    def parameters_at(patch, i, j):
+      patch = Fixed.from_float(tf.reshape(patch, [tf.shape(patch)[0], -1]))
+      features = Fixed.concat([context_layer(patch), hyper[:, i, j, :]])
+      return network(features).to_float()
+
+    return parameters_at
+
+  def _serial(self, hyper, code_position, state=0, with_state=False, integer=False):
     """Raster-order pass: at each position, the context from the already-visited 5×5
     neighbourhood, its parameters, then `code_position(i, j, parameters, state)` →
     (values [B, C], state). Returns ŷ [B, H, W, C] (and the state)."""
     channels = self.y_codec.channels
     half = self.context_model.kernel_size // 2
-    shape = tf.shape(hyper)
+    shape = _spatial_shape(hyper)
     batch, height, width = shape[0], shape[1], shape[2]
     # Zero padding above, left and right, as the masked convolution's "SAME" padding sees.
     buffer = tf.zeros([batch, height + half, width + 2 * half, channels], tf.float32)
-    parameters_at = self._position_network(hyper)
+    parameters_at = self._position_network(hyper, integer)
 
     def body(position, buffer, state):
       i, j = position // width, position % width

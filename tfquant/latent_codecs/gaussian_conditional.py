@@ -20,6 +20,11 @@ class ScaleLevels:
     self.minimum, self.count, self.nearest = float(minimum), int(count), nearest
     self._log_min = math.log(self.minimum)
     self._log_step = (math.log(maximum) - self._log_min) / (self.count - 1)
+    # Where `index` steps from i to i + 1, in float32: comparing against these needs no
+    # logarithm, whose last bits differ between CPU kernels (`exact_index`).
+    step = 0.5 if nearest else 1e-4
+    self._thresholds = [self.minimum * math.exp(self._log_step * (i + step))
+                        for i in range(self.count - 1)]
 
   def level(self, index):
     return tf.exp(self._log_min + self._log_step * tf.cast(index, tf.float32))
@@ -30,6 +35,18 @@ class ScaleLevels:
     position = (tf.math.log(scale) - self._log_min) / self._log_step
     index = tf.round(position) if self.nearest else tf.math.ceil(position - 1e-4)
     return tf.clip_by_value(index, 0.0, self.count - 1.0)
+
+  def exact_index(self, scale):
+    """`index` by comparisons with the levels' boundaries: the same on every machine (the
+    two differ only for scales within float32 rounding of a boundary)."""
+    scale = tf.cast(scale, tf.float32)
+    index = tf.searchsorted(tf.constant([self._thresholds], tf.float32),
+                            tf.reshape(scale, [1, -1]), side="left")
+    return tf.reshape(tf.cast(index, tf.float32), tf.shape(scale))
+
+  def index_for(self, scale, integer):
+    """`exact_index` for integer entropy parameters, else `index` (float files)."""
+    return self.exact_index(scale) if integer else self.index(scale)
 
 
 def shifted_normal_tables(scales, shifts, tail_mass=TAIL_MASS):
@@ -78,8 +95,8 @@ class GaussianConditionalCodec(LatentCodec):
     self.scale_min = float(scale_min)
     self.scale_max = float(scale_max)
     self.num_scales = int(num_scales)
-    levels = ScaleLevels(self.scale_min, self.scale_max, self.num_scales)
-    self.scale_level, self.scale_index = levels.level, levels.index
+    self.scale_levels = ScaleLevels(self.scale_min, self.scale_max, self.num_scales)
+    self.scale_level, self.scale_index = self.scale_levels.level, self.scale_levels.index
     self._coder = None
 
   def call(self, y, scale, mean=None, training=None, step=None):
@@ -126,18 +143,20 @@ class GaussianConditionalCodec(LatentCodec):
     return (0.0 if mean is None else tf.cast(mean, tf.float32)) - (
         0.0 if dither is None else dither)
 
-  def compress(self, y, scale, mean=None, coder=coders.DEFAULT, dither=None):
-    """(string [1], int32 symbols round(y − μ + u)); `dither` is U-Q's u (None: none)."""
+  def compress(self, y, scale, mean=None, coder=coders.DEFAULT, dither=None, integer=False):
+    """(string [1], int32 symbols round(y − μ + u)); `dither` is U-Q's u (None: none);
+    `integer`: σ and μ come from integer entropy parameters (σ's index by `exact_index`)."""
     self._require_coder()
     symbols = tf.cast(tf.round(tf.cast(y, tf.float32) - self._center(mean, dither)), tf.int32)
-    indexes = tf.cast(self.scale_index(scale), tf.int32)
+    indexes = tf.cast(self.scale_levels.index_for(scale, integer), tf.int32)
     string = coders.get(coder).encode(symbols, indexes, self.tables(dither))
     return tf.reshape(string, [1]), symbols
 
-  def decompress(self, strings, scale, mean=None, coder=coders.DEFAULT, dither=None):
+  def decompress(self, strings, scale, mean=None, coder=coders.DEFAULT, dither=None,
+                 integer=False):
     """(ŷ = s + μ − u, int32 symbols s, ok) from `compress`'s string."""
     self._require_coder()
-    indexes = tf.cast(self.scale_index(scale), tf.int32)
+    indexes = tf.cast(self.scale_levels.index_for(scale, integer), tf.int32)
     symbols, ok = coders.get(coder).decode(strings[0], indexes, self.tables(dither))
     return tf.cast(symbols, tf.float32) + self._center(mean, dither), symbols, ok
 

@@ -1,5 +1,6 @@
 """Gaussian-mixture conditional latent codec: K weighted Gaussians per element (K=1: mean-scale)."""
 
+import functools
 import math
 
 import tensorflow as tf
@@ -8,6 +9,15 @@ import tensorflow_compression as tfc
 from tfquant.coding import bisection
 from tfquant.latent_codecs.base import LatentCodec
 from tfquant.latent_codecs.gaussian_conditional import ScaleLevels, shifted_normal_tables
+
+
+def _ordered_softmax(logits):
+  """Softmax over the last axis from elementwise exp, max and sums in component order."""
+  parts = tf.unstack(logits, axis=-1)
+  largest = functools.reduce(tf.maximum, parts)
+  exps = [tf.exp(part - largest) for part in parts]
+  total = functools.reduce(tf.add, exps)
+  return tf.stack([e / total for e in exps], axis=-1)
 
 
 class GaussianMixture:
@@ -91,8 +101,10 @@ class GaussianMixtureCodec(LatentCodec):
     """Parameter channels per latent channel."""
     return 3 * self.components if self.components > 1 else 2
 
-  def mixture(self, parameters):
-    """Splits [..., num_parameters·C] into a GaussianMixture of shape [..., C, K]."""
+  def mixture(self, parameters, integer=False):
+    """Splits [..., num_parameters·C] into a GaussianMixture of shape [..., C, K]. With
+    `integer` (parameters from integer entropy parameters) the weights' softmax is
+    elementwise operations in a fixed order (a fused softmax kernel differs between CPUs)."""
     parameters = tf.cast(parameters, tf.float32)
     rows = self.components if self.components > 1 else 1
     grouped = tf.reshape(parameters, tf.concat(
@@ -100,7 +112,7 @@ class GaussianMixtureCodec(LatentCodec):
     grouped = tf.experimental.numpy.moveaxis(grouped, -3, -1)  # [..., kind, C, K]
     if self.components > 1:
       logits, means, scales = tf.unstack(grouped, axis=-3)
-      weights = tf.nn.softmax(logits, axis=-1)
+      weights = _ordered_softmax(logits) if integer else tf.nn.softmax(logits, axis=-1)
     else:
       means, scales = tf.unstack(grouped, axis=-3)
       weights = tf.ones_like(means)
@@ -123,15 +135,16 @@ class GaussianMixtureCodec(LatentCodec):
     """`coding_offset` for every element (shaped like the mixture mean)."""
     return self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
 
-  def split_offset(self, mixture, dither):
+  def split_offset(self, mixture, dither, integer=False):
     """For a single Gaussian: symbol s = round(y − o) (o the coding offset) is coded as
     s − r under the table of N(δ, σ) with μ − o = r + δ, r an integer, |δ| ≤ ½ (value s + o
-    lies t − δ from μ for t = s − r). Returns (o, r as float32, table index)."""
+    lies t − δ from μ for t = s − r). Returns (o, r as float32, table index); `integer`:
+    μ and σ come from integer entropy parameters (σ's level by `exact_index`)."""
     offset = self.element_offsets(mixture, dither)
     distance = mixture.means[..., 0] - offset
     whole = tf.round(distance)
     shift = tf.round((distance - whole + 0.5) * self.SHIFT_STEPS)
-    scale = self.scale_levels.index(mixture.scales[..., 0])
+    scale = self.scale_levels.index_for(mixture.scales[..., 0], integer)
     table = scale * (self.SHIFT_STEPS + 1) + tf.clip_by_value(shift, 0.0, self.SHIFT_STEPS)
     return offset, whole, tf.cast(table, tf.int32)
 
@@ -144,11 +157,11 @@ class GaussianMixtureCodec(LatentCodec):
   def tables(self):
     return self._require_coder() if self.components == 1 else bisection.TABLES
 
-  def encode(self, y, mixture, dither=0.0):
+  def encode(self, y, mixture, dither=0.0, integer=False):
     """For elements y [..., C] under `mixture` [..., C, K]: (ŷ, int32 symbols, and what the
     coder codes, in the order `decode` reads it: int32 items and tables, [reads, n] each)."""
     if self.components == 1:
-      offset, whole, tables = self.split_offset(mixture, dither)
+      offset, whole, tables = self.split_offset(mixture, dither, integer)
       symbols = tf.round(tf.cast(y, tf.float32) - offset)
       items = tf.cast(symbols - whole, tf.int32)
       return (symbols + offset, tf.cast(symbols, tf.int32), tf.reshape(items, [1, -1]),
@@ -159,11 +172,11 @@ class GaussianMixtureCodec(LatentCodec):
                                        mixture.flatten(), tf.reshape(offset, [-1]))
     return symbols + offset, tf.cast(symbols, tf.int32), bits, tables
 
-  def decode(self, reader, state, mixture, dither=0.0):
+  def decode(self, reader, state, mixture, dither=0.0, integer=False):
     """Inverse of `encode` from a coder's `reader` over `tables`: (state, ŷ of shape
     [..., C], int32 symbols)."""
     if self.components == 1:
-      offset, whole, tables = self.split_offset(mixture, dither)
+      offset, whole, tables = self.split_offset(mixture, dither, integer)
       state, items = reader.read(state, tf.reshape(tables, [-1]))
       symbols = tf.reshape(tf.cast(items, tf.float32), tf.shape(offset)) + whole
     else:

@@ -5,6 +5,7 @@ import tensorflow as tf
 from tfquant.coding import coders
 from tfquant.latent_codecs.factorized import FactorizedCodec
 from tfquant.latent_codecs.gaussian_conditional import GaussianConditionalCodec
+from tfquant.latent_codecs.integer_network import Fixed, IntegerNetwork
 
 
 class HyperCodecBase(tf.keras.layers.Layer):
@@ -17,6 +18,18 @@ class HyperCodecBase(tf.keras.layers.Layer):
   @property
   def latent_codecs(self):
     return {"y": self.y_codec, "z": self.z_codec}
+
+  @property
+  def has_integer_parameters(self):
+    """Whether coding can choose y's tables with integer entropy parameters
+    (`integer_network`), the same on every machine."""
+    return True
+
+  def hyper_features(self, z_hat, integer=False):
+    """h_s(ẑ): float32, or with `integer` a `Fixed` from the integer twin of h_s."""
+    if integer:
+      return IntegerNetwork(self.hyper_synthesis.layers)(Fixed.from_float(z_hat))
+    return tf.cast(self.hyper_synthesis(z_hat), tf.float32)
 
   @staticmethod
   def decode_y_if(z_ok, z_symbols, accept_side_info, decode_y):
@@ -68,8 +81,9 @@ class HyperpriorCodec(HyperCodecBase):
     self.abs_input = bool(abs_input)
     self.hyper_stride = int(hyper_stride)
 
-  def _gaussian_parameters(self, z_hat):
-    params = tf.cast(self.hyper_synthesis(z_hat), tf.float32)
+  def _gaussian_parameters(self, z_hat, integer=False):
+    params = self.hyper_features(z_hat, integer)
+    params = params.to_float() if integer else params
     if self.mean:
       mean, scale = tf.split(params, 2, axis=-1)
       return scale, mean
@@ -86,24 +100,25 @@ class HyperpriorCodec(HyperCodecBase):
     y_dec, y_bits = self.y_codec(y, scale, mean, training=training, step=step)
     return y_dec, {"y": y_bits, "z": z_bits}
 
-  def compress(self, y, coder=coders.DEFAULT, dither=None):
-    """Strings [y, z] and their symbols; `dither` applies to y only (z is side information)."""
+  def compress(self, y, coder=coders.DEFAULT, dither=None, integer=False):
+    """Strings [y, z] and their symbols; `dither` applies to y only (z is side information);
+    `integer`: y's tables chosen by integer entropy parameters."""
     z = self.hyper_analysis(self._side_input(y))
     z_string, z_symbols = self.z_codec.compress(z, coder)
-    scale, mean = self._gaussian_parameters(self.z_codec.values(z_symbols))
-    y_string, y_symbols = self.y_codec.compress(y, scale, mean, coder, dither)
+    scale, mean = self._gaussian_parameters(self.z_codec.values(z_symbols), integer)
+    y_string, y_symbols = self.y_codec.compress(y, scale, mean, coder, dither, integer)
     return [y_string, z_string], [y_symbols, z_symbols]
 
   def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None,
-                 accept_side_info=None):
+                 accept_side_info=None, integer=False):
     """(ŷ, [y symbols, z symbols], ok); see `decode_y_if` for `accept_side_info`."""
     y_strings, z_strings = strings
     z_hat, z_symbols, z_ok = self.z_codec.decompress(
         z_strings, spatial_shape // self.hyper_stride, coder)
 
     def decode_y():
-      scale, mean = self._gaussian_parameters(z_hat)
-      return self.y_codec.decompress(y_strings, scale, mean, coder, dither)
+      scale, mean = self._gaussian_parameters(z_hat, integer)
+      return self.y_codec.decompress(y_strings, scale, mean, coder, dither, integer)
 
     y_hat, y_symbols, ok = self.decode_y_if(z_ok, z_symbols, accept_side_info, decode_y)
     return y_hat, [y_symbols, z_symbols], ok

@@ -100,15 +100,17 @@ def _read_weights(directory, config, model):
     checkpoint.read(os.path.join(directory, WEIGHTS_PREFIX)).assert_existing_objects_matched()
 
 
-def load(directory, precision="float32"):
+def load(directory, precision="float32", **options):
   """Inverse of `save`: the same architecture, weights and (if finalized) coding tables.
 
   `directory` is what `save` wrote, a training run directory (its final model is in
   `model/`), or "zoo:NAME" for a model shipped with tfquant (`tfquant.zoo`); `precision` is
-  the policy of its transforms (see `create`).
+  the policy of its transforms (see `create`); `options` replace saved ones that leave the
+  variables as they are (e.g. `context="serial"` for a checkerboard model: its weights,
+  tables included, coded another way).
   """
   directory, config = _saved(directory)
-  model = create(config["arch"], precision, **config["options"])
+  model = create(config["arch"], precision, **dict(config["options"], **options))
   if config["coders"] is not None:
     for name, codec in model.latent_codecs.items():
       codec.prepare_restore(config["coders"][name])

@@ -49,11 +49,13 @@ class Balle2017(CompressionModel):
     y_dec, bits = self.entropy(y, training=training, step=step)
     return y_dec, {"y": bits}
 
-  def entropy_compress(self, y, coder, dither):
+  def entropy_compress(self, y, coder, dither, integer=False):
+    del integer  # no network chooses the tables
     string, symbols = self.entropy.compress(y, coder, dither)
     return [string], [symbols]
 
-  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None):
-    del accept_side_info  # one latent: no side information
+  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None,
+                         integer=False):
+    del accept_side_info, integer  # one latent: no side information, no table chosen
     y_hat, symbols, ok = self.entropy.decompress(strings[0], spatial_shape, coder, dither)
     return y_hat, [symbols], ok

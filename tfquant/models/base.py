@@ -83,14 +83,32 @@ class CompressionModel(tf.keras.Model):
   def entropy_forward(self, y, training, step):
     return self.entropy(y, training=training, step=step)
 
-  def entropy_compress(self, y, coder, dither):
-    """(strings, int32 symbols per latent), in string order."""
-    return self.entropy.compress(y, coder, dither)
+  @property
+  def has_integer_parameters(self):
+    """Whether coding can choose its tables with integer entropy parameters
+    (`latent_codecs.integer_network`): the same tables on every machine, so files decode
+    anywhere. Such models code that way by default; files record which way they were coded."""
+    return getattr(self.entropy, "has_integer_parameters", False)
 
-  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None):
+  def integer_coding(self, integer=None):
+    """`integer` (None: the model's default, `has_integer_parameters`), checked."""
+    if integer is None:
+      return self.has_integer_parameters
+    if integer and not self.has_integer_parameters:
+      raise ValueError(f"This {self.arch} has no integer entropy parameters (its y codec "
+                       "is a mixture, or no network chooses its tables).")
+    return bool(integer)
+
+  def entropy_compress(self, y, coder, dither, integer=False):
+    """(strings, int32 symbols per latent), in string order."""
+    return self.entropy.compress(y, coder, dither, integer)
+
+  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None,
+                         integer=False):
     """(ŷ, int32 symbols per latent, ok); y is decoded only if the side latents' symbols pass
     `accept_side_info` (a function of their list, in string order, to a bool tensor)."""
-    return self.entropy.decompress(strings, spatial_shape, coder, dither, accept_side_info)
+    return self.entropy.decompress(strings, spatial_shape, coder, dither, accept_side_info,
+                                   integer)
 
   @property
   def encoder_variables(self):
@@ -172,21 +190,23 @@ class CompressionModel(tf.keras.Model):
       raise ValueError("Dithered coding needs U-Q ('universal') as y's decoder quantizer.")
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
-  def compress(self, image, dither_seed=None, coder=coders.DEFAULT):
+  def compress(self, image, dither_seed=None, coder=coders.DEFAULT, integer=None):
     """Codes one H×W×3 uint8 image. Returns (image shape, checksums, *strings) as tensors;
     the checksums are `symbol_checksums`.
 
     With `dither_seed` (2 ints; see `dither`) y is coded with U-Q's dither, and the same seed
-    must be given to `decompress`; `coder` is the entropy coder back-end ("tfc" or "tf").
+    must be given to `decompress`; `coder` is the entropy coder back-end ("tfc" or "tf");
+    `integer` whether y's tables come from integer entropy parameters (`integer_coding`:
+    None is the model's default), and `decompress` must be told the same.
     """
     image = as_rgb(tf.convert_to_tensor(image))
     if image.dtype != tf.uint8:
       raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
-    return self._graph("compress", coder, dither_seed is not None)(
+    return self._graph("compress", coder, dither_seed is not None, self.integer_coding(integer))(
         image, self._dither_value(dither_seed))
 
   def decompress(self, image_shape, checksums, *strings, dither_seed=None,
-                 coder=coders.DEFAULT):
+                 coder=coders.DEFAULT, integer=None):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
     `BitstreamError` when the decoded symbols fail `checksums` (damaged strings, a forged
     shape, or a decoder that drifted from its encoder; a side-information check of −1 is
@@ -195,7 +215,8 @@ class CompressionModel(tf.keras.Model):
     if len(strings) != self.num_strings:
       raise ValueError(f"{self.arch} takes {self.num_strings} strings, got {len(strings)}.")
     checksums = tf.constant(checksums, tf.int64) if not tf.is_tensor(checksums) else checksums
-    image, actual, ok = self._graph("decompress", coder, dither_seed is not None)(
+    image, actual, ok = self._graph("decompress", coder, dither_seed is not None,
+                                    self.integer_coding(integer))(
         self._dither_value(dither_seed), image_shape, checksums, *strings)
     expected = [int(v) for v in checksums.numpy()]
     if expected[1] >= 0 and int(actual[1]) != expected[1]:
@@ -212,19 +233,21 @@ class CompressionModel(tf.keras.Model):
                            "decoder computes other probabilities than the encoder did.")
     return image
 
-  def _graph(self, kind, coder, dithered):
+  def _graph(self, kind, coder, dithered, integer):
     """The compiled `compress_tensors` / `decompress_tensors` for a coder, with or without
-    dither."""
-    key = (kind, coders.check(coder), dithered)
+    dither, with integer or float entropy parameters."""
+    key = (kind, coders.check(coder), dithered, integer)
     if key not in self._graphs.functions:
       if kind == "compress":
         signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)]
-        function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered)
+        function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered,
+                                     integer=integer)
       else:
         signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32),
                      tf.TensorSpec([2], tf.int64)] + [
                          tf.TensorSpec([1], tf.string)] * self.num_strings
-        function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered)
+        function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered,
+                                     integer=integer)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
       graph = tf.function(function, input_signature=signature, autograph=False)
@@ -258,17 +281,18 @@ class CompressionModel(tf.keras.Model):
             tf.constant(-1, tf.int64))
     return tf.stack([cls.symbol_checksum(image_shape, symbols), side])
 
-  def compress_tensors(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False):
+  def compress_tensors(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False,
+                       integer=False):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
     (image shape, checksums, *strings) for a uint8 H×W×3 `image`."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = self.analysis(pad_to_multiple(x, self.stride))
-    strings, symbols = self.entropy_compress(y, coder, dither if dithered else None)
+    strings, symbols = self.entropy_compress(y, coder, dither if dithered else None, integer)
     image_shape = tf.shape(image)[:2]
     return (image_shape, self.symbol_checksums(image_shape, symbols)) + tuple(strings)
 
   def decompress_tensors(self, dither, image_shape, checksums, *strings, coder=coders.DEFAULT,
-                         dithered=False):
+                         dithered=False, integer=False):
     """`decompress` in TensorFlow ops: (uint8 image, the decoded symbols' checksums, ok). The
     caller refuses the result unless ok and the checksums are `checksums`. The costly parts
     run only for strings that pass the checks before them: y's decoder only when the side
@@ -282,7 +306,7 @@ class CompressionModel(tf.keras.Model):
 
     y_hat, symbols, ok = self.entropy_decompress(
         list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None,
-        accept_side_info)
+        accept_side_info, integer)
     actual = self.symbol_checksums(image_shape, symbols)
 
     def reconstruct():
