@@ -38,7 +38,7 @@ BIAS_BITS = 50  # the bias's part of any partial sum ≤ 2^50
 SLOPE_BITS = 16
 MAX_EXPONENT = 1000  # 2^−f stays a normal float64
 
-_POWERS = tf.constant([2.0**k for k in range(54)], tf.float64)
+_POWERS = [2.0**k for k in range(54)]  # a constant made at import would start TF's runtime
 
 
 def power_of_two(exponent):
@@ -50,7 +50,7 @@ def power_of_two(exponent):
 def bit_length(value):
   """floor(log2(value)) + 1 for an integer-valued float64 0 ≤ value < 2^53 (0 for 0), by exact
   comparisons."""
-  return tf.reduce_sum(tf.cast(value >= _POWERS, tf.int32))
+  return tf.reduce_sum(tf.cast(value >= tf.constant(_POWERS, tf.float64), tf.int32))
 
 
 def round_shift(mantissas, shift):
