@@ -40,6 +40,8 @@ def test_every_entry_loads_by_name_and_codes_exactly():
           model, image, coder=coder, integer=False)))
       assert (new.strings, new.symbol_checksum) == (old.strings, old.symbol_checksum), (
           f"{name} ({coder}) writes other bytes than it used to")
+      if coder != coding.coders.DEFAULT:
+        continue
       # By default the tables come from integer entropy parameters: other strings, the same
       # symbols (these models round around integers, not around predicted means).
       default = coding.unpack(coding.encode(model, image, coder=coder))
