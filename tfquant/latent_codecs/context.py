@@ -294,8 +294,8 @@ class ContextHyperpriorCodec(HyperCodecBase):
     its kernel from a DFT parameterization at every call, which there cost ~10× the
     products themselves. The hyper part of the first layer, linear in ψ, is one product over
     all positions. (Kernels of `entropy_parameters` are 1×1, so every layer is a product.)
-    With `integer`, ψ is a `Fixed` and the networks their integer twins (the hyper part is
-    not factored out: its product is exact only at the exponent each position sets).
+    With `integer`, ψ is a `Fixed` and the networks their integer twins, the hyper part
+    factored out the same way (`IntegerLayer.partial`).
     """
     if integer:
       return self._integer_position_network(hyper)
@@ -325,12 +325,15 @@ class ContextHyperpriorCodec(HyperCodecBase):
 
   def _integer_position_network(self, hyper):
     context_layer = self.context_model.integer_layer(self.context_model.kernel_size // 2 + 1)
-    network = IntegerNetwork(self.entropy_parameters.layers)
+    first, *rest = IntegerNetwork(self.entropy_parameters.layers).layers
+    filters = self.context_model.filters
+    hyper_part = first.partial(hyper, slice(filters, None))
+    rest = IntegerNetwork(rest)
 
     def parameters_at(patch, i, j):
       patch = Fixed.from_float(tf.reshape(patch, [tf.shape(patch)[0], -1]))
-      features = Fixed.concat([context_layer(patch), hyper[:, i, j, :]])
-      return network(features).to_float()
+      context_part = first.partial(context_layer(patch), slice(None, filters))
+      return rest(first.finish([context_part, hyper_part[:, i, j, :]])).to_float()
 
     return parameters_at
 

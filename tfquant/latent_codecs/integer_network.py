@@ -142,9 +142,10 @@ class IntegerLayer:
     self.activation, slope = _activation_kind(activation)
     self.slope = None if slope is None else float(round(slope * 2**SLOPE_BITS))
 
-  def _linear(self, mantissas):
+  def _linear(self, mantissas, rows):
     if self.kind == "dense":
-      return tf.tensordot(mantissas, self.kernel, [[mantissas.shape.rank - 1], [0]])
+      kernel = self.kernel if rows is None else self.kernel[rows]
+      return tf.tensordot(mantissas, kernel, [[mantissas.shape.rank - 1], [0]])
     half = self.kernel.shape[0] // 2
     if self.kind == "conv":
       padded = tf.pad(mantissas, [[0, 0], [half, half], [half, half], [0, 0]])
@@ -157,10 +158,21 @@ class IntegerLayer:
                                      stride, "VALID")
     return tf.slice(outputs, [0, half, half, 0], [-1, shape[1] * stride, shape[2] * stride, -1])
 
-  def __call__(self, inputs):
-    inputs = inputs.at_most(self.max_exponent - self.kernel_exponent)
-    exponent = inputs.exponent + self.kernel_exponent
-    accumulator = self._linear(inputs.mantissas) + tf.round(self.bias * power_of_two(exponent))
+  def partial(self, inputs, rows=None):
+    """The exact accumulator of `inputs` (a `Fixed` with |m| ≤ 2^22) without the bias, not
+    normalized; for a "dense" layer whose inputs come in parts, that of the kernel's `rows`
+    (a slice). Parts summed by `finish` are what the concatenated inputs would give, but a
+    part that does not change (ψ in the serial pass) is computed once."""
+    return Fixed(self._linear(inputs.mantissas, rows), inputs.exponent + self.kernel_exponent)
+
+  def finish(self, partials):
+    """The layer's output from `partial` accumulators: summed at their smallest exponent
+    (capped so that the bias fits 2^50), plus the bias, normalized, activated. Each part is
+    below 2^51 and two are below 2^52: still exact."""
+    exponent = tf.minimum(tf.reduce_min(tf.stack([p.exponent for p in partials])),
+                          self.max_exponent)
+    accumulator = tf.add_n([p.at_most(exponent).mantissas for p in partials]) + tf.round(
+        self.bias * power_of_two(exponent))
     outputs = Fixed(accumulator, exponent).normalized()
     if self.activation == "relu":
       return Fixed(tf.maximum(outputs.mantissas, 0.0), outputs.exponent)
@@ -169,6 +181,9 @@ class IntegerLayer:
       scaled = tf.floor(m * self.slope * 2.0**-SLOPE_BITS + 0.5)
       return Fixed(tf.where(m < 0, scaled, m), outputs.exponent)
     return outputs
+
+  def __call__(self, inputs):
+    return self.finish([self.partial(inputs)])
 
 
 class IntegerNetwork:
