@@ -36,10 +36,11 @@ def encode(directory, count, crop):
   """Writes every file of this process's kernels to `directory`."""
   from benchmarks import common
   from tfquant import coding
+  crops = images(count, crop)
   for spec in MODELS:
     model = common.zoo_model(spec)
     for (name, image), coder, integer in itertools.product(
-        images(count, crop).items(), coding.coders.NAMES, (True, False)):
+        crops.items(), coding.coders.NAMES, (True, False)):
       if integer and not model.has_integer_parameters:
         continue
       path = os.path.join(directory, f"{spec}.{name}.{coder}.{int(integer)}.tfq")
@@ -52,6 +53,7 @@ def decode(directory, count, crop):
   import numpy as np
   from benchmarks import common
   from tfquant import coding
+  crops = images(count, crop)
   outcomes = {}
   for spec in MODELS:
     model = common.zoo_model(spec)
@@ -60,8 +62,8 @@ def decode(directory, count, crop):
       _, name, extension, _, integer, _ = file.rsplit(".", 5)
       key = (f"{name}.{extension}", integer == "1")
       if key not in reference:  # what this process decodes from its own encoding
-        image = images(count, crop)[key[0]]
-        reference[key] = coding.decode(model, coding.encode(model, image, integer=key[1]))
+        reference[key] = coding.decode(model, coding.encode(model, crops[key[0]],
+                                                            integer=key[1]))
       try:
         decoded = coding.decode(model, open(os.path.join(directory, file), "rb").read())
         outcomes[file] = "exact" if np.array_equal(decoded, reference[key]) else "wrong"
