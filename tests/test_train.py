@@ -270,6 +270,10 @@ def test_changed_settings_take_effect_on_resume(tmp_path, caplog):
            for e in tf.compat.v1.train.summary_iterator(str(path))
            for v in e.summary.value if v.tag == "learning_rate"]
   assert np.isclose(rates[-1], 2e-4) and np.isclose(rates[0], 1e-3)
+  trainer = train.train(tiny_config(tmp_path, steps=18, lr=2e-4, batch_size=3, patch_size=80,
+                                    lr_decay_fraction=0.5), progress=False)
+  assert trainer.step == 18  # a schedule's rate is the config's too: ×0.1 from step 9 on
+  assert np.isclose(trainer.optimizer.learning_rate.numpy(), 2e-5)
 
 
 def run_train(*args, **kwargs):

@@ -1,14 +1,18 @@
 """Trains the model zoo (`bin/make-zoo`) and writes its entries into `tfquant/zoo/`.
 
-One run from scratch (the config's CONFIG), then one fine-tune per other λ (ZOO["finetune"])
-from its final weights. Runs resume after any interruption (each is a `tfquant.train` run
-directory); a finished run's model is evaluated on Kodak with real files and saved, with a
-card, as a zoo entry.
+`make`: one run from scratch (the config's CONFIG), then one fine-tune per other λ
+(ZOO["finetune"]) from its final weights. `continue_family`: one more chunk of training for
+every entry of a family, started from the shipped weights, kept only if the family's Kodak
+curve gains. Runs resume after any interruption (each is a `tfquant.train` run directory); a
+finished run's model is evaluated on Kodak with real files and saved, with a card, as a zoo
+entry.
 """
 
 import dataclasses
+import datetime
 import json
 import os
+import shutil
 import time
 
 from tfquant import data, evaluate, models, train, zoo
@@ -85,3 +89,135 @@ def make(config_file, work_dir, only=None, train_missing=True):
     card = write_entry(name, config, steps, seconds, images)
     print(f"{name}: {steps} steps, {seconds / 3600:.2f} h; Kodak bpp "
           f"{card['kodak']['bpp']:.4f}, PSNR {card['kodak']['psnr']:.2f} dB", flush=True)
+
+
+def family_entries(family):
+  """The zoo entries of `family` (their names' prefix: "cheng2020" or "cheng2020-mse"),
+  sorted by rate (λ)."""
+  names = [name for name in zoo.names() if name.startswith(family + "-")]
+  if not names:
+    raise ValueError(f"No zoo family {family!r}; the zoo has: {', '.join(zoo.names())}.")
+  return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])
+
+
+def lineage(card):
+  """The training chunks behind an entry, oldest first: its card's "history", or for a card
+  written before continuation one chunk of its own steps (plus its start's, "total_steps")."""
+  if "history" in card:
+    return card["history"]
+  return [{"steps": card.get("total_steps", card["steps"]),
+           "training_seconds": card.get("total_training_seconds", card["training_seconds"]),
+           "cpus": card["cpus"],
+           "config": card["config"], "kodak": card["kodak"]}]
+
+
+def _point(kodak):
+  return kodak["bpp"], kodak["psnr"], kodak["ms_ssim_db"]
+
+
+def choose(old, candidates):
+  """Which candidates replace their entries: greedily (in rate order) each that lowers the
+  family's BD-rate against its old curve. `old` and `candidates` are {name: (bpp, psnr,
+  ms_ssim_db)}; returns (the names taken, the family's BD-rate in % with them)."""
+  anchor = sorted(old.values())
+  taken, best = [], 0.0
+  for name in sorted(candidates, key=lambda n: old[n]):
+    trial = dict(old, **{n: candidates[n] for n in taken + [name]})
+    gain = evaluate.bd_rate(anchor, sorted(trial.values()))
+    if gain < best:
+      taken, best = taken + [name], gain
+  return taken, best
+
+
+def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
+  """One more chunk of training for each entry of the zoo family `family`, each started from
+  its shipped weights (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps,
+  lr, lr_decay_fraction). Finished candidates are evaluated on Kodak with real files; those
+  that lower the family's BD-rate replace their entries, and only if together they lower it
+  by at least `min_gain` %. Returns the report (also written to `work_dir`/report.json)."""
+  names = family_entries(family)
+  photos = data.shared_dir("photos")
+  kodak = data.shared_dir("kodak")
+  if photos is None or kodak is None:
+    raise FileNotFoundError("continuing the zoo needs ../shared/data/photos (training) and "
+                            "../shared/data/kodak (the family's judge)")
+  images = data.image_paths(kodak)
+  old, candidates, runs = {}, {}, {}
+  for name in names:
+    card = zoo.card(name)
+    old[name] = _point(card["kodak"])
+    root = os.path.join(work_dir, name)
+    start = os.path.join(root, "start")
+    if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
+      shutil.copytree(zoo.path(name), start)
+    with open(os.path.join(start, zoo.CARD_FILE)) as f:
+      if json.load(f) != card:
+        raise ValueError(f"{root} continues another version of {name} than the zoo's; "
+                         f"start again in a new --work_dir")
+    settings = dict(card["config"], **chunk, train_dir=os.path.join(root, "run"),
+                    init_from=start, train_glob=os.path.join(photos, "*.png"))
+    config = train.resolve_config(overrides=settings)
+    result_path = os.path.join(root, "kodak.json")
+    if not os.path.exists(result_path):
+      if train_missing:
+        steps, seconds = _timed_train(config)
+      elif os.path.exists(os.path.join(config.train_dir, models.RUN_MODEL_DIR)):
+        with open(os.path.join(config.train_dir, "seconds.json")) as f:
+          steps, seconds = config.steps, json.load(f)["seconds"]
+      else:
+        continue
+      candidate = os.path.join(root, "candidate")
+      models.save(models.load(config.train_dir), candidate, float16=True)
+      point = evaluate.evaluate(evaluate.ModelCodec(models.load(candidate), label=name), images)
+      with open(result_path, "w") as f:
+        json.dump({"steps": steps, "seconds": seconds, "kodak": point["mean"]}, f)
+    with open(result_path) as f:
+      runs[name] = dict(json.load(f), config=config)
+    candidates[name] = _point(runs[name]["kodak"])
+    print(f"{name}: bpp {old[name][0]:.4f} → {candidates[name][0]:.4f}, PSNR "
+          f"{old[name][1]:.2f} → {candidates[name][1]:.2f} dB", flush=True)
+  taken, gain = choose(old, candidates)
+  replace = gain <= -min_gain
+  if replace:
+    for name in taken:
+      _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images))
+  report = {"family": family, "chunk": chunk, "bd_rate": gain, "min_gain": min_gain,
+            "replaced": taken if replace else [],
+            "entries": {name: {"old": old[name], "candidate": candidates.get(name)}
+                        for name in names}}
+  with open(os.path.join(work_dir, "report.json"), "w") as f:
+    json.dump(report, f, indent=2)
+  verdict = (f"replaced {', '.join(taken)}" if replace else
+             f"kept the zoo as it is (a gain under {min_gain}% is not worth a new entry "
+             f"in every clone's history)")
+  print(f"{family}: BD-rate {gain:+.2f}% against the shipped family with "
+        f"{len(taken)} of {len(candidates)} candidates; {verdict}", flush=True)
+  return report
+
+
+def _replace(name, run, candidate, kodak_images):
+  """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
+  card = zoo.card(name)
+  config = dataclasses.asdict(run["config"])
+  config["train_dir"] = config["init_from"] = None  # machine-specific paths
+  config["train_glob"] = os.path.basename(os.path.dirname(config["train_glob"]))
+  kodak = {k: run["kodak"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")}
+  history = lineage(card) + [{
+      "steps": run["steps"], "training_seconds": round(run["seconds"]),
+      "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,
+      "kodak": kodak}]
+  card.update(steps=run["steps"], training_seconds=round(run["seconds"]), config=config,
+              kodak=kodak, kodak_images=kodak_images, history=history,
+              total_steps=sum(chunk["steps"] for chunk in history),
+              total_training_seconds=sum(chunk["training_seconds"] for chunk in history),
+              cpu_hours=round(sum(chunk["training_seconds"] * chunk["cpus"]
+                                  for chunk in history) / 3600, 2))
+  entry = zoo.path(name)
+  new, retired = (os.path.join(zoo.DIRECTORY, f".{name}.{suffix}") for suffix in ("new", "old"))
+  shutil.rmtree(new, ignore_errors=True)
+  shutil.copytree(candidate, new)
+  with open(os.path.join(new, zoo.CARD_FILE), "w") as f:
+    json.dump(card, f, indent=2, sort_keys=True)
+  os.replace(entry, retired)  # a kill between these two renames leaves the old entry, hidden
+  os.replace(new, entry)
+  shutil.rmtree(retired)

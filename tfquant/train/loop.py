@@ -202,7 +202,7 @@ class Trainer:
       source = run_dir.initial_checkpoint(self.config.init_from)
       tf.train.Checkpoint(model=self.model).read(source).expect_partial()
       logging.info("Started from the weights of %s.", source)
-    if not callable(self.optimizer.learning_rate):  # a schedule is the config's already
+    if self.config.lr_decay_fraction is None:  # a schedule is built from the config already
       self.optimizer.learning_rate = self.config.lr
     return self.step
 

@@ -18,8 +18,8 @@ CARD_FILE = "card.json"
 
 
 def names():
-  return sorted(entry for entry in os.listdir(DIRECTORY)
-                if os.path.isfile(os.path.join(DIRECTORY, entry, CARD_FILE)))
+  return sorted(entry for entry in os.listdir(DIRECTORY) if not entry.startswith(".")
+                and os.path.isfile(os.path.join(DIRECTORY, entry, CARD_FILE)))
 
 
 def path(name):
@@ -56,6 +56,7 @@ def describe(name):
       f"/{config['latent_filters']}" if config.get("latent_filters") else "")
   size = sum(os.path.getsize(os.path.join(path(name), f)) for f in os.listdir(path(name)))
   return {"name": name, "arch": config["arch"], "filters": filters, "lmbda": config["lmbda"],
-          "steps": entry["steps"], "hours": entry["training_seconds"] / 3600,
+          "steps": entry.get("total_steps", entry["steps"]),
+          "hours": entry.get("total_training_seconds", entry["training_seconds"]) / 3600,
           "precision": config.get("precision", "float32"), "megabytes": size / 1e6,
           "bpp": kodak["bpp"], "psnr": kodak["psnr"], "ms_ssim_db": kodak["ms_ssim_db"]}
