@@ -13,8 +13,8 @@ import sys
 
 from benchmarks import common
 
-BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "integer_parameters", "refusal",
-              "training")
+BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "integer_parameters", "memory",
+              "refusal", "training")
 BY_NAME_ONLY = ("peers",)
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 

@@ -8,9 +8,11 @@ import pytest
 import tensorflow as tf
 
 from tfquant import models, quantizers
+from tfquant.models import tiles
 from tfquant.coding import BitstreamError, coders
 from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
-from tests.helpers import TINY, coded_bytes, hard_forward, random_image, sample_image, trained
+from tests.helpers import (TINY, coded_bytes, hard_forward, random_image, sample_image, tiny,
+                           trained)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAIRS = [("noise", "noise"), ("universal", "dsq"), ("ste", "ste"), ("sga", "universal")]
@@ -306,3 +308,47 @@ def test_rate_sees_entropy_quantizer_and_decoders_see_decoder_quantizer(arch, co
       assert set().union(*map(fractions, seen[part])) <= allowed, part
   assert "synthesis" in seen and ("hyper_synthesis" in seen) == (arch != "balle2017")
   assert ("context_model" in seen) == (context is not None)
+
+
+@pytest.mark.parametrize("arch,options", [
+    ("balle2017", {}), ("balle2018", {}), ("minnen2018", {}),
+    ("cheng2020", {"attention": False}), ("cheng2020", {"attention": True})])
+def test_each_architecture_declares_its_transforms_receptive_fields(arch, options):
+  """The margins that make tiles exact cover what is measured (a measure can miss a
+  dependence that random inputs leave dormant, so ≤ 1 more is allowed)."""
+  model = models.create(arch, **tiny(arch), **options)
+  channels = model.analysis(tf.zeros([1, 16, 16, 3])).shape[-1]
+  analysis = tiles.receptive_margin(model.analysis, 3, 16, 1)
+  synthesis = tiles.receptive_margin(model.synthesis, channels, 1, 16)
+  assert analysis <= model.analysis_margin <= analysis + 1
+  assert synthesis <= model.synthesis_margin <= synthesis + 1
+
+
+@pytest.mark.parametrize("arch,options,coder_names", [
+    ("balle2018", {}, coders.NAMES),
+    # The weights test_context_models trains (cached); one coder: its graphs trace slowly.
+    ("cheng2020", dict(ent_quant="sga", dec_quant="sga", steps=40, context="checkerboard",
+                       center="integer"), [coders.DEFAULT])])
+def test_tiled_coding_gives_the_whole_transforms_pixels(arch, options, coder_names):
+  """Coding runs the transforms in tiles of `tiles.TILE_LATENTS`² latents: with 3×3-latent
+  tiles (20 of them here), the pixels are still exactly the untiled forward pass's; without
+  either margin they are not."""
+  model = trained(arch, **options)
+  image = sample_image(160, 224, index=1)
+  expected = hard_forward(model, image)
+  try:
+    with pytest.MonkeyPatch.context() as patch:
+      patch.setattr(tiles, "TILE_LATENTS", 3)
+      model.finalize()  # the coding graphs are traced anew, with the small tiles
+      for coder in coder_names:
+        decoded = model.decompress(*model.compress(image, coder=coder), coder=coder).numpy()
+        np.testing.assert_array_equal(decoded, expected)
+      if arch == "balle2018":
+        for margin in ("analysis_margin", "synthesis_margin"):
+          with pytest.MonkeyPatch.context() as without_margin:
+            without_margin.setattr(model, margin, 0)
+            model.finalize()
+            decoded = model.decompress(*model.compress(image)).numpy()
+            assert np.mean(decoded != expected) > 0.01, margin
+  finally:
+    model.finalize()  # back to the default tiles for the other tests

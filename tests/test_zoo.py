@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from tfquant import coding, models, zoo
-from tests.helpers import hard_forward, sample_image
+from tfquant import coding, data, models, train, zoo, zoo_maker
+from tests.helpers import TINY, hard_forward, sample_image
 
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "zoo")
@@ -52,3 +52,52 @@ def test_every_entry_loads_by_name_and_codes_exactly():
 def test_unknown_zoo_name_is_clear():
   with pytest.raises(FileNotFoundError, match="No zoo model 'nope'"):
     models.load("zoo:nope")
+
+
+def test_a_family_gains_only_with_candidates_that_lower_its_bd_rate():
+  old = {"a": (0.1, 25.0, 9.0), "b": (0.2, 27.0, 11.0), "c": (0.4, 29.0, 13.0)}
+  better_b, worse_c = (0.19, 27.4, 11.2), (0.45, 28.8, 12.8)
+  taken, gain = zoo_maker.choose(old, {"b": better_b, "c": worse_c})
+  assert taken == ["b"] and gain < 0
+  assert zoo_maker.choose(old, {"c": worse_c}) == ([], 0.0)
+
+
+def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
+  """make-zoo --continue: candidates trained from the shipped weights, judged on (here) the
+  sample images, written over their entries with the chunk in their cards' history."""
+  monkeypatch.setattr(zoo, "DIRECTORY", str(tmp_path / "zoo"))
+  monkeypatch.setattr(data, "shared_dir", lambda name: data.sample_dir())
+  images = data.image_paths(data.sample_dir())[:2]
+  monkeypatch.setattr(data, "image_paths", lambda pattern: images)
+  for lmbda in (0.005, 0.05):
+    config = train.resolve_config(overrides=dict(
+        arch="balle2018", lmbda=lmbda, batch_size=2, patch_size=64, steps=6, lr=1e-3,
+        train_glob=data.sample_dir(), train_dir=str(tmp_path / f"run-{lmbda}"), **TINY))
+    train.train(config, progress=False)
+    zoo_maker.write_entry(f"tiny-mse-{lmbda}", config, 6, 2.0, images)
+  shipped = {name: zoo.card(name) for name in zoo.names()}
+  work = str(tmp_path / "work")
+  chunk = dict(steps=3, lr=1e-4, lr_decay_fraction=0.5)
+
+  report = zoo_maker.continue_family("tiny", work, chunk, min_gain=float("inf"))
+  assert report["replaced"] == [] and set(report["entries"]) == set(shipped)
+  assert {name: zoo.card(name) for name in zoo.names()} == shipped
+
+  # The same command again resumes (nothing retrains); a gain replaces the entries.
+  monkeypatch.setattr(zoo_maker, "choose", lambda old, candidates: (sorted(candidates), -5.0))
+  monkeypatch.setattr(zoo_maker, "_timed_train", None)
+  report = zoo_maker.continue_family("tiny", work, chunk)
+  assert report["replaced"] == sorted(shipped) and zoo.names() == sorted(shipped)
+  for name, old in shipped.items():
+    card = zoo.card(name)
+    assert [chunk["steps"] for chunk in card["history"]] == [6, 3]
+    assert (card["total_steps"], card["steps"], card["config"]["lr"]) == (9, 3, 1e-4)
+    kodak = card["kodak"]
+    assert (kodak["bpp"], kodak["psnr"], kodak["ms_ssim_db"]) == tuple(report["entries"][name][
+        "candidate"])
+    model = models.load(f"zoo:{name}")
+    candidate = models.load(os.path.join(work, name, "candidate"))
+    for ours, theirs in zip(model.weights, candidate.weights):
+      np.testing.assert_array_equal(ours, theirs)
+  with pytest.raises(ValueError, match="continues another version"):
+    zoo_maker.continue_family("tiny", work, chunk)

@@ -9,9 +9,10 @@ from tfquant import quantizers
 from tfquant.coding import coders, container
 from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pack, unpack
 
-# A decoder allocates the whole latent and the synthesis' activations (gigabytes for a
-# 4096×4096 image): refuse larger images unless asked (`max_pixels`, `--max_pixels`).
-DEFAULT_MAX_PIXELS = 1 << 24
+# A decoder allocates the whole latent and its entropy model's activations; the synthesis
+# runs in tiles (`models.tiles`), so 8192×8192 decodes in a few GB: refuse larger images unless
+# asked (`max_pixels`, `--max_pixels`).
+DEFAULT_MAX_PIXELS = 1 << 26
 
 
 def weights_hash(model):

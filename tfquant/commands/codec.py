@@ -34,7 +34,7 @@ flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "compress: entropy code
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS); the file "
                   "records it and decompress follows.")
 flags.DEFINE_integer("max_pixels", None, "decompress: refuse images with more pixels "
-                     "(default 2^24).", lower_bound=1)
+                     "(default 2^26: 8192×8192).", lower_bound=1)
 FLAGS = flags.FLAGS
 COMMANDS = {"compress": 2, "decompress": 2, "info": 1}
 

@@ -19,6 +19,7 @@ class Balle2017(CompressionModel):
   stride = 16
   latent_strides = {"y": 16}
   num_strings = 1
+  analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=128, latent_filters=None, ent_quant="noise", dec_quant=None,
                center="median", train_center="integer", lmbda=0.01, distortion="mse"):

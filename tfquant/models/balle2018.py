@@ -41,6 +41,7 @@ class Balle2018(CompressionModel):
   stride = 64
   latent_strides = {"y": 16, "z": 64}
   num_strings = 2
+  analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=128, latent_filters=192, ent_quant="noise", dec_quant=None,
                z_ent_quant=None, z_dec_quant=None, center="median", lmbda=0.01,

@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfquant import quantizers
 from tfquant.coding import coders, container, crc
 from tfquant.coding.container import BitstreamError
-from tfquant.models import layers
+from tfquant.models import layers, tiles
 
 MS_SSIM_MIN_SIDE = 161  # tf.image.ssim_multiscale: an 11-tap window at the 5th scale (1/16)
 
@@ -55,8 +55,10 @@ class CompressionModel(tf.keras.Model):
   returns (ŷ_dec, {latent: bits}) and which has `latent_codecs`, `compress(y) -> [strings]`
   and `decompress(strings, y_spatial_shape)`; a model with another kind of codec overrides
   those three), and set `arch`, `stride` (the input multiple that makes every latent's shape
-  exact), `latent_strides` ({latent: image pixels per element}, in string order) and
-  `num_strings`.
+  exact), `latent_strides` ({latent: image pixels per element}, in string order),
+  `num_strings`, and `analysis_margin` / `synthesis_margin`: how many latents around a latent
+  the transform's outputs there depend on, the overlap of the coding tiles (`tiles.apply`;
+  tests measure them).
 
   `call(x, training)` is the training objective; `compress`/`decompress` code for real.
   """
@@ -65,6 +67,8 @@ class CompressionModel(tf.keras.Model):
   stride = None
   latent_strides = None
   num_strings = None
+  analysis_margin = None
+  synthesis_margin = None
 
   def __init__(self, lmbda, distortion, options, **kwargs):
     super().__init__(name=self.arch, **kwargs)
@@ -286,7 +290,8 @@ class CompressionModel(tf.keras.Model):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
     (image shape, checksums, *strings) for a uint8 H×W×3 `image`."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
-    y = self.analysis(pad_to_multiple(x, self.stride))
+    y = tiles.apply(self.analysis, pad_to_multiple(x, self.stride), self.analysis_margin,
+                    self.latent_strides["y"], 1, self.compute_dtype)
     strings, symbols = self.entropy_compress(y, coder, dither if dithered else None, integer)
     image_shape = tf.shape(image)[:2]
     return (image_shape, self.symbol_checksums(image_shape, symbols)) + tuple(strings)
@@ -310,9 +315,10 @@ class CompressionModel(tf.keras.Model):
     actual = self.symbol_checksums(image_shape, symbols)
 
     def reconstruct():
-      x_hat = self.synthesis(tf.cast(y_hat, self.compute_dtype))
-      x_hat = tf.cast(x_hat[0, :image_shape[0], :image_shape[1], :], tf.float32)
-      return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+      pixels = tiles.apply(self.synthesis, tf.cast(y_hat, self.compute_dtype),
+                           self.synthesis_margin, 1, self.latent_strides["y"], tf.uint8,
+                           finish=tiles.to_pixels)
+      return pixels[0, :image_shape[0], :image_shape[1], :]
 
     image = tf.cond(ok & tf.equal(actual[0], checksums[0]), reconstruct,
                     lambda: tf.zeros([0, 0, 3], tf.uint8))

@@ -26,6 +26,7 @@ class Minnen2018(CompressionModel):
   stride = 64
   latent_strides = {"y": 16, "z": 64}
   num_strings = 2
+  analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=192, latent_filters=192, context="serial", components=1,
                ent_quant="noise", dec_quant=None, z_ent_quant=None, z_dec_quant=None,
