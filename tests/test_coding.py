@@ -146,7 +146,7 @@ def test_refused_strings_never_reach_the_costly_decoding(model, coder):
   try:
     def decode(shape, sums):
       return model.decompress_tensors(0.0, shape, tf.constant(sums, tf.int64), *strings,
-                                      coder=coder)
+                                      coder=coder, integer=model.integer_coding())
 
     decoded, actual, ok = decode(image_shape, checksums)
     assert bool(ok) and np.array_equal(actual, checksums) and dict(runs) == {"synthesis": 1,

@@ -101,3 +101,18 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
       np.testing.assert_array_equal(ours, theirs)
   with pytest.raises(ValueError, match="continues another version"):
     zoo_maker.continue_family("tiny", work, chunk)
+
+
+def test_families_and_the_reference_curves_they_are_judged_by():
+  families = zoo.families()
+  assert sorted(n for names in families.values() for n in names) == zoo.names()
+  assert all(name.startswith(family + "-") for family, names in families.items()
+             for name in names)
+  curve = zoo.kodak_curve(families["cheng2020-mse"])
+  assert len(curve) == 4 and [p[0] for p in curve] == sorted(p[0] for p in curve)
+  references = zoo.references()
+  assert {"JPEG", "WebP", "BPG", "bmshj2018-hyperprior", "cheng2020-anchor"} <= {
+      word for label in references for word in label.split()}
+  for label, reference in references.items():
+    assert len(reference) >= 6, label
+    assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(reference, reference[1:])), label

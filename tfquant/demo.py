@@ -5,7 +5,9 @@
 1. Codes the embedded sample images and one Kodak-sized image (Kodak's first, where
    ../shared/data/kodak is present) into .tfq files with a shipped model, and prints real
    bpp / PSNR / MS-SSIM beside Pillow's JPEG at the same rate (the largest file no bigger).
-2. Measures every zoo family, JPEG and WebP over those images: an RD plot and BD-rates.
+2. Measures every zoo family, JPEG and WebP over those images: an RD plot and BD-rates;
+   then draws the families' Kodak curves (from their cards) beside JPEG, WebP, BPG 4:4:4 and
+   CompressAI's published models (`zoo.references()`), with BD-rates.
 3. Fine-tunes the model briefly with U-Q for the entropy model and DS-Q for the decoder (the
    study's general choice) and codes the images again.
 """
@@ -74,9 +76,7 @@ def side_by_side(model, paths, out):
 def zoo_curves(paths, out):
   """Every zoo family, JPEG and WebP over `paths`: RD plot and each family's BD-rate against
   both."""
-  families = {}
-  for name in zoo.names():  # balle2018-mse-0.01 is of the family balle2018-mse
-    families.setdefault("zoo " + name.rsplit("-", 1)[0], []).append(name)
+  families = {"zoo " + family: names for family, names in zoo.families().items()}
   points = [evaluate.evaluate(evaluate.ModelCodec(models.load(zoo.PREFIX + name), label=family),
                               paths)
             for family, names in families.items() for name in names]
@@ -92,6 +92,24 @@ def zoo_curves(paths, out):
     print(f"  {family:<22} vs JPEG {evaluate.bd_rate(curves['JPEG'], curves[family]):+6.1f}%   "
           f"vs WebP {evaluate.bd_rate(curves['WebP'], curves[family]):+6.1f}%")
   print(f"Plot: {os.path.join(out, 'rd.png')}")
+
+
+def kodak_curves(out):
+  """Every zoo family on the 24 Kodak images (its cards' figures, measured on real files when
+  the entries were made) beside the reference curves of `zoo.references()`: a plot, and each
+  family's BD-rate against each reference."""
+  families = {"zoo " + family: zoo.kodak_curve(names) for family, names in zoo.families().items()}
+  references = zoo.references()
+  path = os.path.join(out, "rd_kodak.png")
+  evaluate.rd_plot(families, path, title="Kodak (24 images)", references=references)
+  print("\nZoo families on Kodak (their cards), BD-rate in PSNR against each reference "
+        "(† under 75% overlap):")
+  for family, curve in families.items():
+    print(f"  {family}")
+    for label, reference in references.items():
+      mark = evaluate.unreliable_mark(evaluate.bd_overlap(reference, curve))
+      print(f"    vs {label:<46} {evaluate.bd_rate(reference, curve):+7.1f}%{mark}")
+  print(f"Plot: {path}")
 
 
 def finetune(model, paths, steps):
@@ -120,6 +138,7 @@ def main(argv):
         f"{evaluate.ModelCodec(model).identifier['quant']}")
   side_by_side(model, paths, FLAGS.out)
   zoo_curves(paths, FLAGS.out)
+  kodak_curves(FLAGS.out)
   if FLAGS.finetune_steps:
     tuned = finetune(model, data.image_paths(data.sample_dir()), FLAGS.finetune_steps)
     side_by_side(tuned, paths, os.path.join(FLAGS.out, "finetuned"))

@@ -6,6 +6,8 @@
 Each entry is a directory here holding what `tfquant.models.save` writes (`model.json`,
 weights; float32) and `card.json`: the training configuration, steps, CPU time and its
 Kodak figures. `configs/zoo_balle2018.py` and `docs/RESULTS.md` say how they were made.
+`references/` holds Kodak curves to judge them by: JPEG and WebP measured here, BPG 4:4:4 and
+CompressAI's models of the same architectures as CompressAI publishes them.
 """
 
 import fnmatch
@@ -15,6 +17,7 @@ import os
 PREFIX = "zoo:"
 DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 CARD_FILE = "card.json"
+REFERENCES = os.path.join(DIRECTORY, "references")
 
 
 def names():
@@ -33,6 +36,29 @@ def path(name):
 def card(name):
   with open(os.path.join(path(name), CARD_FILE)) as f:
     return json.load(f)
+
+
+def families():
+  """{family: [entry names]}: the entries that share a name up to their λ (balle2018-mse)."""
+  result = {}
+  for name in names():
+    result.setdefault(name.rsplit("-", 1)[0], []).append(name)
+  return result
+
+
+def kodak_curve(entries):
+  """[(bpp, psnr, ms_ssim_db)] of `entries` on Kodak, from their cards, sorted by rate."""
+  return sorted((k["bpp"], k["psnr"], k["ms_ssim_db"])
+                for k in (card(name)["kodak"] for name in entries))
+
+
+def references():
+  """{label: Kodak curve} of the reference codecs in `references/` (see the module's doc)."""
+  from tfquant import evaluate  # pylint: disable=import-outside-toplevel  (TensorFlow; listing the zoo needs none)
+  curves = {}
+  for filename in sorted(os.listdir(REFERENCES)):
+    curves.update(evaluate.curves(evaluate.load_points(os.path.join(REFERENCES, filename))))
+  return curves
 
 
 def expand(spec):
