@@ -33,6 +33,17 @@ def _timed_train(config):
   return trainer.step, seconds
 
 
+def _trained(config, train_missing):
+  """(steps, seconds) of the run `config`: trained or resumed if `train_missing`, else as it
+  finished; None if it has not."""
+  if train_missing:
+    return _timed_train(config)
+  if os.path.exists(os.path.join(config.train_dir, models.RUN_MODEL_DIR)):
+    with open(os.path.join(config.train_dir, "seconds.json")) as f:
+      return config.steps, json.load(f)["seconds"]
+  return None
+
+
 def runs(config_file, work_dir):
   """[(λ, name, settings)]: the run from scratch first, then the fine-tunes from its final
   checkpoint (settings are `TrainConfig` fields, resolved when the run starts)."""
@@ -79,13 +90,10 @@ def make(config_file, work_dir, only=None, train_missing=True):
     if only and lmbda not in only:
       continue
     config = train.resolve_config(overrides=settings)
-    if train_missing:
-      steps, seconds = _timed_train(config)
-    elif os.path.exists(os.path.join(config.train_dir, models.RUN_MODEL_DIR)):
-      with open(os.path.join(config.train_dir, "seconds.json")) as f:
-        steps, seconds = config.steps, json.load(f)["seconds"]
-    else:
+    trained = _trained(config, train_missing)
+    if trained is None:
       continue
+    steps, seconds = trained
     card = write_entry(name, config, steps, seconds, images)
     print(f"{name}: {steps} steps, {seconds / 3600:.2f} h; Kodak bpp "
           f"{card['kodak']['bpp']:.4f}, PSNR {card['kodak']['psnr']:.2f} dB", flush=True)
@@ -159,13 +167,10 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
     config = train.resolve_config(overrides=settings)
     result_path = os.path.join(root, "kodak.json")
     if not os.path.exists(result_path):
-      if train_missing:
-        steps, seconds = _timed_train(config)
-      elif os.path.exists(os.path.join(config.train_dir, models.RUN_MODEL_DIR)):
-        with open(os.path.join(config.train_dir, "seconds.json")) as f:
-          steps, seconds = config.steps, json.load(f)["seconds"]
-      else:
+      trained = _trained(config, train_missing)
+      if trained is None:
         continue
+      steps, seconds = trained
       candidate = os.path.join(root, "candidate")
       models.save(models.load(config.train_dir), candidate, float16=True)
       point = evaluate.evaluate(evaluate.ModelCodec(models.load(candidate), label=name), images)
