@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import models, quantizers
+from tfquant import evaluate, models, quantizers
 from tfquant.models import tiles
 from tfquant.coding import BitstreamError, coders
 from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
@@ -162,9 +162,10 @@ def test_float16_save_halves_the_weights_and_keeps_the_model(tmp_path):
   image = sample_image(80, 112)
   np.testing.assert_array_equal(clone.decompress(*clone.compress(image)),
                                 hard_forward(clone, image))
-  difference = np.abs(clone.decompress(*clone.compress(image)).numpy().astype(int) -
-                      model.decompress(*model.compress(image)).numpy().astype(int))
-  assert difference.mean() < 0.5
+  # Half-precision kernels flip some roundings of y (a tiny model's pixels then move by ~0.5
+  # levels on average, from run to run of its training): the quality must stay.
+  quality = [evaluate.psnr(image, m.decompress(*m.compress(image))) for m in (model, clone)]
+  assert abs(quality[0] - quality[1]) < 0.2, quality
 
 
 def test_unfinalized_model_saves_and_reloads(tmp_path):
