@@ -59,19 +59,31 @@ def runs(config_file, work_dir):
   return result
 
 
+def _save_and_evaluate(config, directory, name, images):
+  """Saves the finished run `config` in `directory` (float16 weights) and returns the Kodak
+  figures of what was saved, coded for real on `images`."""
+  models.save(models.load(config.train_dir), directory, float16=True)
+  point = evaluate.evaluate(evaluate.ModelCodec(models.load(directory), label=name), images)
+  return {k: point["mean"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")}
+
+
+def _card_config(config):
+  """`config` as a card records it: without machine-specific paths."""
+  values = dataclasses.asdict(config)
+  values["train_dir"] = values["init_from"] = None
+  values["train_glob"] = os.path.basename(os.path.dirname(config.train_glob or ""))
+  return values
+
+
 def write_entry(name, config, steps, seconds, images):
   """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
   written on `images`."""
   directory = os.path.join(zoo.DIRECTORY, name)
-  models.save(models.load(config.train_dir), directory, float16=True)
-  point = evaluate.evaluate(evaluate.ModelCodec(models.load(directory), label=name), images)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
           "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {config.precision})",
-          "config": dataclasses.asdict(config),
-          "kodak": {k: point["mean"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")},
+          "config": _card_config(config),
+          "kodak": _save_and_evaluate(config, directory, name, images),
           "kodak_images": len(images)}
-  card["config"]["train_dir"] = card["config"]["init_from"] = None  # machine-specific paths
-  card["config"]["train_glob"] = os.path.basename(os.path.dirname(config.train_glob or ""))
   with open(os.path.join(directory, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
   return card
@@ -119,10 +131,6 @@ def lineage(card):
            "config": card["config"], "kodak": card["kodak"]}]
 
 
-def _point(kodak):
-  return kodak["bpp"], kodak["psnr"], kodak["ms_ssim_db"]
-
-
 def choose(old, candidates):
   """Which candidates replace their entries: greedily (in rate order) each that lowers the
   family's BD-rate against its old curve. `old` and `candidates` are {name: (bpp, psnr,
@@ -143,6 +151,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   lr, lr_decay_fraction). Finished candidates are evaluated on Kodak with real files; those
   that lower the family's BD-rate replace their entries, and only if together they lower it
   by at least `min_gain` %. Returns the report (also written to `work_dir`/report.json)."""
+  _restore_retired_entries()
   names = family_entries(family)
   photos = data.shared_dir("photos")
   kodak = data.shared_dir("kodak")
@@ -153,7 +162,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   old, candidates, runs = {}, {}, {}
   for name in names:
     card = zoo.card(name)
-    old[name] = _point(card["kodak"])
+    old[name] = zoo.kodak_point(card["kodak"])
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
@@ -171,14 +180,12 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
       if trained is None:
         continue
       steps, seconds = trained
-      candidate = os.path.join(root, "candidate")
-      models.save(models.load(config.train_dir), candidate, float16=True)
-      point = evaluate.evaluate(evaluate.ModelCodec(models.load(candidate), label=name), images)
+      kodak_figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images)
       with open(result_path, "w") as f:
-        json.dump({"steps": steps, "seconds": seconds, "kodak": point["mean"]}, f)
+        json.dump({"steps": steps, "seconds": seconds, "kodak": kodak_figures}, f)
     with open(result_path) as f:
       runs[name] = dict(json.load(f), config=config)
-    candidates[name] = _point(runs[name]["kodak"])
+    candidates[name] = zoo.kodak_point(runs[name]["kodak"])
     print(f"{name}: bpp {old[name][0]:.4f} → {candidates[name][0]:.4f}, PSNR "
           f"{old[name][1]:.2f} → {candidates[name][1]:.2f} dB", flush=True)
   taken, gain = choose(old, candidates)
@@ -203,10 +210,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
 def _replace(name, run, candidate, kodak_images):
   """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
   card = zoo.card(name)
-  config = dataclasses.asdict(run["config"])
-  config["train_dir"] = config["init_from"] = None  # machine-specific paths
-  config["train_glob"] = os.path.basename(os.path.dirname(config["train_glob"]))
-  kodak = {k: run["kodak"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")}
+  config, kodak = _card_config(run["config"]), run["kodak"]
   history = lineage(card) + [{
       "steps": run["steps"], "training_seconds": round(run["seconds"]),
       "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,
@@ -223,6 +227,14 @@ def _replace(name, run, candidate, kodak_images):
   shutil.copytree(candidate, new)
   with open(os.path.join(new, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
-  os.replace(entry, retired)  # a kill between these two renames leaves the old entry, hidden
+  os.replace(entry, retired)  # a kill between these renames: `_restore_retired_entries`
   os.replace(new, entry)
   shutil.rmtree(retired)
+
+
+def _restore_retired_entries():
+  """Puts back an entry that a killed `_replace` left hidden as .NAME.old."""
+  for hidden in os.listdir(zoo.DIRECTORY):
+    entry = os.path.join(zoo.DIRECTORY, hidden[1:-len(".old")])
+    if hidden.startswith(".") and hidden.endswith(".old") and not os.path.exists(entry):
+      os.replace(os.path.join(zoo.DIRECTORY, hidden), entry)

@@ -46,10 +46,14 @@ def families():
   return result
 
 
+def kodak_point(figures):
+  """(bpp, psnr, ms_ssim_db) of a card's Kodak `figures`: a point of an RD curve."""
+  return figures["bpp"], figures["psnr"], figures["ms_ssim_db"]
+
+
 def kodak_curve(entries):
   """[(bpp, psnr, ms_ssim_db)] of `entries` on Kodak, from their cards, sorted by rate."""
-  return sorted((k["bpp"], k["psnr"], k["ms_ssim_db"])
-                for k in (card(name)["kodak"] for name in entries))
+  return sorted(kodak_point(card(name)["kodak"]) for name in entries)
 
 
 def references():
