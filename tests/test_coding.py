@@ -12,8 +12,8 @@ from PIL import Image
 
 import tensorflow as tf
 
-from tfquant import coding, data, models
-from tfquant.coding import BitstreamError, coders, container, crc, files
+from tfquant import coding, data, files, models
+from tfquant.coding import BitstreamError, coders, container, crc
 from tests import fuzzing
 from tests.helpers import TINY, hard_forward, sample_image, trained
 
@@ -39,7 +39,7 @@ def test_round_trip_and_compact_header(model, coder):
   assert data[:4] == container.MAGIC and data[4] == container.VERSION == 3
   parsed = container.unpack(data)
   assert parsed.image_shape == (48, 80) and parsed.coder == coder
-  assert parsed.fingerprint == coding.fingerprint(coding.model_id(model))
+  assert parsed.fingerprint == coding.fingerprint(model.identifier())
   assert len(parsed.strings) == 2
   np.testing.assert_array_equal(coding.decode(model, data), hard_forward(model, image))
   assert container.overhead(data) <= 33  # 2 latents, no dither
@@ -55,7 +55,7 @@ def test_symbol_checksum_is_zlib_crc32_of_the_symbols(model):
   image = sample_image(48, 80)
   x = tf.constant(image[None], tf.float32) / 255.0
   y = model.analysis(models.base.pad_to_multiple(x, model.stride))
-  _, symbols = model.entropy_compress(y, "tfc", None)
+  _, symbols = model.entropy.compress(y, coder="tfc")
   flat = np.concatenate([[48, 80]] + [s.numpy().ravel() for s in symbols]).astype("<i4")
   side_info = np.concatenate([[48, 80], symbols[1].numpy().ravel()]).astype("<i4")
   parsed = container.unpack(coding.encode(model, image))
@@ -65,9 +65,9 @@ def test_symbol_checksum_is_zlib_crc32_of_the_symbols(model):
 
 def test_weights_hash_covers_coding_tables():
   model = models.create("balle2017", **TINY)
-  before = coding.weights_hash(model)
+  before = model.weights_hash()
   model.finalize()
-  assert coding.weights_hash(model) != before
+  assert model.weights_hash() != before
 
 
 def test_every_truncation_is_a_clear_error(model, stream):
@@ -174,15 +174,15 @@ def test_a_string_too_short_for_its_shape_is_not_decoded(model, coder):
   codec = model.entropy.z_codec
   for stddev in (0.5, 3.0, 300.0):  # near-certain symbols … mostly overflows
     z = tf.random.normal([1, 6, 10, codec.channels], stddev=stddev, seed=1)
-    string, symbols = codec.compress(z, coder)
+    [string], [symbols] = codec.compress(z, coder=coder)
     tables = codec.tables()
     channels = tf.broadcast_to(tf.range(codec.channels), symbols.shape)
     assert not bool(tables.cannot_hold(string[0], channels))
-    _, decoded, ok = codec.decompress(string, tf.constant([6, 10]), coder)
+    _, [decoded], ok = codec.decompress([string], tf.constant([6, 10]), coder=coder)
     assert bool(ok)
     np.testing.assert_array_equal(decoded, symbols)
   start = time.perf_counter()
-  _, decoded, ok = codec.decompress(string, tf.constant([600, 1000]), coder)
+  _, [decoded], ok = codec.decompress([string], tf.constant([600, 1000]), coder=coder)
   assert not bool(ok) and time.perf_counter() - start < 10
 
 

@@ -225,7 +225,7 @@ def test_checkerboard_mean_training_rounds_around_the_final_means():
   y = tf.random.normal([1, 8, 8, codec.channels]) * 3
   hyper = tf.random.normal([1, 8, 8, 2 * codec.channels])
   entropy(y, training=False)  # builds
-  entropy._hyper = lambda *args: (hyper, tf.zeros([1]))  # pylint: disable=protected-access
+  entropy._side = lambda *args: (hyper, tf.zeros([1]))  # pylint: disable=protected-access
   y_dec, _ = entropy(y, training=True, step=0)
   mean = codec.mixture(entropy.parameters(hyper, y_dec)).mean
   phase = np.exp(2j * np.pi * (y_dec - mean).numpy())

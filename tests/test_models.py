@@ -1,3 +1,4 @@
+import inspect
 import os
 import subprocess
 import sys
@@ -7,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import evaluate, models, quantizers
+from tfquant import evaluate, latent_codecs, models, quantizers
 from tfquant.models import tiles
 from tfquant.coding import BitstreamError, coders
-from tfquant.latent_codecs import FactorizedCodec, GaussianConditionalCodec
+from tfquant.latent_codecs import (FactorizedCodec, GaussianConditionalCodec,
+                                   GaussianMixtureCodec, ShiftedGaussianCodec)
 from tests.helpers import (TINY, coded_bytes, hard_forward, random_image, sample_image, tiny,
                            trained)
 
@@ -60,28 +62,47 @@ def test_decompress_equals_hard_forward(arch, ent_quant, dec_quant):
     np.testing.assert_array_equal(model.decompress(*pieces, coder=coder).numpy(), expected)
 
 
-@pytest.mark.parametrize("coder", coders.NAMES)
-@pytest.mark.parametrize("codec_cls", [FactorizedCodec, GaussianConditionalCodec])
-def test_decoded_symbols_equal_encoded(codec_cls, coder):
-  codec = codec_cls("universal", "dsq")
-  y = tf.random.normal([1, 6, 7, 5], seed=1) * 4
-  y = tf.concat([y[..., :4], 300.0 * tf.sign(y[..., 4:])], -1)  # far outside every table
-  scale = tf.random.uniform(y.shape, 0.05, 10.0, seed=2)
-  mean = tf.random.normal(y.shape, seed=3)
+def _parameters(codec_cls, shape):
+  """Parameters for a codec's `params` over y of `shape` (None: it needs none), and what
+  rounding is centred on."""
+  mean = tf.random.normal(shape, seed=3)
+  scale = tf.random.uniform(shape, 0.05, 10.0, seed=2)
   if codec_cls is FactorizedCodec:
-    codec(y, training=True)
-    codec.finalize()
-    expected = codec.quantize(y)
-    string, symbols = codec.compress(y, coder)
-    decoded, decoded_symbols, ok = codec.decompress(string, tf.constant([6, 7]), coder)
-  else:
-    codec.finalize()
-    expected = tf.round(y - mean) + mean
-    string, symbols = codec.compress(y, scale, mean, coder)
-    decoded, decoded_symbols, ok = codec.decompress(string, scale, mean, coder)
-  assert bool(ok)
+    return None, None
+  if codec_cls is GaussianConditionalCodec:
+    return tf.concat([mean, scale], -1), mean
+  if codec_cls is ShiftedGaussianCodec:
+    return tf.concat([mean, scale], -1), tf.zeros(shape)
+  logits = tf.random.normal(shape[:-1] + [3 * shape[-1]], seed=4)
+  means = tf.concat([mean, mean + 1.5, mean - 2.0], -1)
+  return tf.concat([logits, means, tf.tile(scale, [1, 1, 1, 3])], -1), tf.zeros(shape)
+
+
+LEAF_CODECS = [FactorizedCodec, GaussianConditionalCodec, ShiftedGaussianCodec,
+               GaussianMixtureCodec]
+
+
+@pytest.mark.parametrize("coder", coders.NAMES)
+@pytest.mark.parametrize("codec_cls", LEAF_CODECS)
+def test_decoded_symbols_equal_encoded(codec_cls, coder):
+  """Every codec that owns a latent keeps the contract: `decompress` of `compress`'s strings
+  gives back the symbols and exactly the values that hard quantization makes, values far
+  outside every table included."""
+  options = dict(mean=True) if codec_cls is GaussianConditionalCodec else {}
+  codec = codec_cls("universal", "dsq", **options)
+  shape = [1, 6, 7, 5]
+  y = tf.random.normal(shape, seed=1) * 4
+  y = tf.concat([y[..., :4], 300.0 * tf.sign(y[..., 4:])], -1)
+  params, center = _parameters(codec_cls, shape)
+  codec(y, params, training=True)
+  codec.finalize()
+  expected = codec.quantize(y) if center is None else tf.round(y - center) + center
+  strings, symbols = codec.compress(y, params, coder=coder)
+  decompress = tf.function(codec.decompress, autograph=False)  # bisection reads in a loop
+  decoded, decoded_symbols, ok = decompress(strings, tf.constant([6, 7]), params, coder=coder)
+  assert bool(ok) and len(strings) == len(symbols) == len(decoded_symbols) == 1
   np.testing.assert_array_equal(decoded.numpy(), expected.numpy())
-  np.testing.assert_array_equal(decoded_symbols.numpy(), symbols.numpy())
+  np.testing.assert_array_equal(decoded_symbols[0].numpy(), symbols[0].numpy())
 
 
 @pytest.mark.parametrize("arch", ["balle2017", "balle2018"])
@@ -291,8 +312,7 @@ def test_rate_sees_entropy_quantizer_and_decoders_see_decoder_quantizer(arch, co
 
   for name, codec in model.latent_codecs.items():
     codec.ent_quant, codec.dec_quant = TaggingQuantizer(ENT_TAG), TaggingQuantizer(DEC_TAG)
-    rate = "rate" if hasattr(codec, "rate") else "bits"  # (mixture | prior, values)
-    setattr(codec, rate, spy(f"rate_{name}", getattr(codec, rate), position=1))
+    codec.rate = spy(f"rate_{name}", codec.rate, position=1)  # (prior, values)
   model.synthesis.call = spy("synthesis", model.synthesis.call)
   entropy = model.entropy
   for part in ("hyper_synthesis", "context_model"):
@@ -355,3 +375,41 @@ def test_tiled_coding_gives_the_whole_transforms_pixels(arch, options, coder_nam
             assert np.mean(decoded != expected) > 0.01, margin
   finally:
     model.finalize()  # back to the default tiles for the other tests
+
+
+def _subclasses(cls):
+  for sub in cls.__subclasses__():
+    yield sub
+    yield from _subclasses(sub)
+
+
+def test_every_latent_codec_keeps_the_one_contract():
+  """Composites call their children only through `LatentCodec`'s methods, so every codec takes
+  them with the base's arguments, and every architecture's entropy side is one codec whose
+  strings follow its `latents`."""
+  for cls in _subclasses(latent_codecs.LatentCodec):
+    for method in ("call", "compress", "decompress"):
+      expected = inspect.signature(getattr(latent_codecs.LatentCodec, method)).parameters
+      actual = inspect.signature(getattr(cls, method)).parameters
+      assert list(actual) == list(expected), (cls.__name__, method)
+      assert [p.kind for p in actual.values()] == [p.kind for p in expected.values()]
+  for arch in models.names():
+    for options in ([{}] if arch in ("balle2017", "balle2018") else
+                    [{"context": c} for c in ("none", "serial", "checkerboard")]):
+      model = models.create(arch, **tiny(arch), **options)
+      assert isinstance(model.entropy, latent_codecs.LatentCodec)
+      assert tuple(model.latent_codecs) == model.entropy.latents == tuple(model.latent_strides)
+    methods = [name for name, value in vars(type(model)).items()
+               if callable(value) or isinstance(value, property)]
+    assert methods == ["__init__"], (arch, methods)  # transforms and a codec, nothing else
+
+
+def test_finalizing_again_keeps_the_variables_and_the_fingerprint(tmp_path):
+  """New tables replace the old ones (Keras keeps tracking a replaced TFC entropy model)."""
+  model = models.create("balle2018", **TINY)
+  model.finalize()
+  names, identifier = [v.name for v in model.variables], model.identifier()
+  model.finalize()
+  assert [v.name for v in model.variables] == names and model.identifier() == identifier
+  models.save(model, str(tmp_path))
+  assert models.load(str(tmp_path)).identifier() == identifier

@@ -250,11 +250,11 @@ def test_sth_second_stage_trains_on_exactly_the_coded_values(kind):
     assert np.abs(offset).max() > 0.05
     coded, _, _ = codec.decompress(codec.compress(y)[0], tf.shape(y)[1:3])
   else:
-    codec = latent_codecs.GaussianConditionalCodec(sth, train_center="integer")
-    scale, mean = tf.fill(y.shape, 2.0), tf.random.uniform(y.shape, -3.0, 3.0)
-    trained, _ = codec(y, scale, mean, training=True, step=10)
+    codec = latent_codecs.GaussianConditionalCodec(sth, mean=True, train_center="integer")
+    params = tf.concat([tf.random.uniform(y.shape, -3.0, 3.0), tf.fill(y.shape, 2.0)], -1)
+    trained, _ = codec(y, params, training=True, step=10)
     codec.finalize()
-    coded, _, _ = codec.decompress(codec.compress(y, scale, mean)[0], scale, mean)
+    coded, _, _ = codec.decompress(codec.compress(y, params)[0], tf.shape(y)[1:3], params)
   np.testing.assert_allclose(trained.numpy(), coded.numpy(), atol=1e-5)
   assert not np.allclose(trained.numpy(), np.round(y.numpy()))
 

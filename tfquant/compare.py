@@ -33,7 +33,7 @@ import time
 import tensorflow as tf
 
 from tfquant import data, evaluate, models, quantizers, train
-from tfquant.coding import files
+from tfquant import files
 
 ANCHOR = ("noise", "noise")
 

@@ -71,7 +71,7 @@ class ModelCodec:
 
   def __init__(self, model, label=None, coder=coding.coders.DEFAULT):
     self.model = model
-    self.identifier = coding.model_id(model)
+    self.identifier = model.identifier()
     self.coder = coder
     self.label = label or f"{model.arch} {self.identifier['quant']}"
     self.settings = dict(self.identifier, coder=coder)

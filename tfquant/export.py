@@ -37,7 +37,7 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
   if not model.finalized:
     raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
   integer = model.integer_coding()
-  prefix = graph_container.prefix_bytes(coding.model_id(model), coders.check(coder),
+  prefix = graph_container.prefix_bytes(model.identifier(), coders.check(coder),
                                         model.num_strings, integer)
   module = tf.Module()
   module.weights = list(model.variables)

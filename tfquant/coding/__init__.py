@@ -1,11 +1,7 @@
 """Bytes in and out: a model's coded pieces in the `.tfq` container, and back."""
 
-import hashlib
-
-import numpy as np
 import tensorflow as tf
 
-from tfquant import quantizers
 from tfquant.coding import coders, container
 from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pack, unpack
 
@@ -13,36 +9,6 @@ from tfquant.coding.container import Bitstream, BitstreamError, fingerprint, pac
 # runs in tiles (`models.tiles`), so 8192×8192 decodes in a few GB: refuse larger images unless
 # asked (`max_pixels`, `--max_pixels`).
 DEFAULT_MAX_PIXELS = 1 << 26
-
-
-def weights_hash(model):
-  """SHA-256 (first 16 hex digits) of every variable, range-coding tables included."""
-  digest = hashlib.sha256()
-  for variable in model.variables:
-    value = np.ascontiguousarray(variable.numpy())
-    digest.update(str((value.dtype.str, value.shape)).encode())
-    digest.update(value.tobytes())
-  return digest.hexdigest()[:16]
-
-
-def model_id(model):
-  """What identifies the model that wrote a bitstream (all values strings); a bitstream
-  carries its `fingerprint`.
-
-  `quant` is the y latent's "entropy/decoder" quantizer pair; `z_quant` appears only where
-  the z latent's pair differs.
-  """
-  options = model.get_config()
-
-  def pair(prefix):
-    return "/".join(quantizers.canonical_name(options[f"{prefix}{role}_quant"]["name"])
-                    for role in ("ent", "dec"))
-
-  identifier = {"arch": model.arch, "lmbda": repr(options["lmbda"]), "quant": pair(""),
-                "weights": weights_hash(model)}
-  if "z_ent_quant" in options and pair("z_") != identifier["quant"]:
-    identifier["z_quant"] = pair("z_")
-  return identifier
 
 
 def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT,
@@ -58,7 +24,7 @@ def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT
   image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder,
                                                     integer=integer)
   symbol_checksum, side_info_checksum = (int(v) for v in checksums.numpy())
-  return pack(Bitstream(fingerprint(identifier or model_id(model)),
+  return pack(Bitstream(fingerprint(identifier or model.identifier()),
                         tuple(int(v) for v in image_shape.numpy()),
                         tuple(s.numpy()[0] for s in strings), symbol_checksum, coder,
                         dither_seed,
@@ -71,10 +37,10 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
   images over `max_pixels` (before allocating anything) and symbols that fail their
   checksums (the side information's before y is decoded)."""
   bitstream = unpack(data)
-  if bitstream.fingerprint != fingerprint(identifier or model_id(model)):
+  if bitstream.fingerprint != fingerprint(identifier or model.identifier()):
     raise BitstreamError(f"Bitstream was written by another model (fingerprint "
                          f"{bitstream.fingerprint.hex()}; this model's is "
-                         f"{fingerprint(identifier or model_id(model)).hex()}).")
+                         f"{fingerprint(identifier or model.identifier()).hex()}).")
   height, width = bitstream.image_shape
   if height * width > max_pixels:
     raise BitstreamError(f"Image of {height}x{width} exceeds the {max_pixels}-pixel limit "
@@ -97,5 +63,4 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
                          f"({error.message.splitlines()[0]}).") from None
 
 
-__all__ = ["BitstreamError", "coders", "encode", "decode", "fingerprint",
-           "model_id", "weights_hash", "pack", "unpack"]
+__all__ = ["BitstreamError", "coders", "encode", "decode", "fingerprint", "pack", "unpack"]

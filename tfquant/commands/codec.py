@@ -15,8 +15,8 @@ import sys
 
 from absl import app, flags
 
-from tfquant import commands, models, zoo
-from tfquant.coding import BitstreamError, coders, files
+from tfquant import commands, files, models, zoo
+from tfquant.coding import BitstreamError, coders
 
 flags.DEFINE_multi_string(
     "model", None, "A training run (or its best/, checkpoints/ckpt-N), a saved model, zoo:NAME, "
@@ -119,7 +119,7 @@ def matching_model(paths, tfq_path, searched=None):
   for path in paths:
     model = load(path)
     if (len(paths) == 1 and searched is None) or coding.fingerprint(
-        coding.model_id(model)) == wanted:
+        model.identifier()) == wanted:
       return model  # (a single model given decodes or explains the mismatch itself)
   searched = searched or f"none of the {len(paths)} models given"
   raise BitstreamError(f"{searched} wrote {tfq_path} (its model fingerprint is "

@@ -13,7 +13,7 @@ to tfquant/zoo/<name>.
 chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
 --lr_decay_fraction; the entry's other settings unless --patch_size/--batch_size are given),
 evaluates each on Kodak with real files and replaces the entries whose candidates lower the
-family's BD-rate, if together they lower it by --min_gain % at least. A killed run resumes
+family's BD-rate, if together they lower it by at least --min_gain percent. A killed run resumes
 with the same command; each entry's card keeps the history of its chunks.
 """
 

@@ -26,7 +26,7 @@ def main(argv):
   command, source, destination = argv[1:]
   import numpy as np
   from tfquant import data, serving
-  from tfquant.coding import files
+  from tfquant import files
   predict = serving.grpc_predict if FLAGS.protocol == "grpc" else serving.rest_predict
   try:
     if command == "compress":

@@ -6,10 +6,10 @@ from tensorflow_compression.python.distributions import helpers
 
 from tfquant.coding import coders
 from tfquant.coding.tables import IndexedTables, quantized_tables
-from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+from tfquant.latent_codecs.base import QuantizedLatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
 
 
-class FactorizedCodec(LatentCodec):
+class FactorizedCodec(QuantizedLatentCodec):
   """Deep factorized prior (Ballé et al. 2018) for y in Ballé17 and z in every hyperprior.
 
   ::
@@ -54,11 +54,11 @@ class FactorizedCodec(LatentCodec):
     """Hard quantization, as transmitted."""
     return self.ent_quant(y, offset=self.offset(False), training=False)
 
-  def call(self, y, training=None, step=None):
-    """Returns (ŷ_dec, bits per image)."""
+  def call(self, y, params=None, training=None, step=None):
+    del params  # the prior is the codec's own
     y_ent, y_dec = self.quantize_pair(y, self.offset(training), training, step,
                                       coded_offset=lambda: self.offset(False))
-    return y_dec, self.bits(self.prior, y_ent)
+    return y_dec, {"y": self.rate(self.prior, y_ent)}
 
   def finalize(self):
     """Freezes the range-coding tables (and the median offset) from the current prior."""
@@ -75,14 +75,14 @@ class FactorizedCodec(LatentCodec):
       return coder.cdf, coder.cdf_offset, tf.zeros([0]) if offset is None else offset
 
     cdf, cdf_offset, offset = tables()
-    self._coder = tfc.ContinuousBatchedEntropyModel(
+    self._set_coder(tfc.ContinuousBatchedEntropyModel(
         prior_shape=self.prior.batch_shape, cdf=cdf, cdf_offset=cdf_offset,
         quantization_offset=offset if offset.shape[0] else None, offset_heuristic=False,
-        **options)
+        **options))
 
   def prepare_restore(self, coder_config):
     """Creates empty tables shaped as in `coder_config`, to be filled by a checkpoint."""
-    self._coder = tfc.ContinuousBatchedEntropyModel(**coder_config)
+    self._set_coder(tfc.ContinuousBatchedEntropyModel(**coder_config))
 
   def coder_config(self):
     return self._require_coder().get_config()
@@ -116,19 +116,20 @@ class FactorizedCodec(LatentCodec):
   def _indexes(self, shape):
     return tf.broadcast_to(tf.range(self.channels), shape)
 
-  def compress(self, y, coder=coders.DEFAULT, dither=None):
-    """(string [1], int32 symbols); `dither` is U-Q's per-image u (None: no dither)."""
+  def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
+    del params, integer  # no network chooses the tables
     symbols = self.symbols(y, dither)
     string = coders.get(coder).encode(symbols, self._indexes(tf.shape(symbols)),
                                       self.tables(dither))
-    return tf.reshape(string, [1]), symbols
+    return [tf.reshape(string, [1])], [symbols]
 
-  def decompress(self, strings, spatial_shape, coder=coders.DEFAULT, dither=None):
-    """(ŷ [1, H, W, C], int32 symbols, ok) from `compress`'s string."""
+  def decompress(self, strings, spatial_shape, params=None, *, coder=coders.DEFAULT,
+                 dither=None, integer=False, accept_side_info=None):
+    del params, integer, accept_side_info  # one latent, no side information
     shape = tf.concat([[1], spatial_shape, [self.channels]], 0)
-    symbols, ok = coders.get(coder).decode(strings[0], self._indexes(shape),
+    symbols, ok = coders.get(coder).decode(strings[0][0], self._indexes(shape),
                                            self.tables(dither))
-    return self.values(symbols, dither), symbols, ok
+    return self.values(symbols, dither), [symbols], ok
 
   def get_config(self):
     return dict(super().get_config(), center=self.center, train_center=self.train_center)

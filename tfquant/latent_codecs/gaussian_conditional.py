@@ -8,7 +8,7 @@ import tensorflow_compression as tfc
 
 from tfquant.coding import coders
 from tfquant.coding.tables import IndexedTables, quantized_tables
-from tfquant.latent_codecs.base import LatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+from tfquant.latent_codecs.base import QuantizedLatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
 
 
 class ScaleLevels:
@@ -65,32 +65,34 @@ def shifted_normal_tables(scales, shifts, tail_mass=TAIL_MASS):
   return IndexedTables(cdf, [-h for h in halves])
 
 
-class GaussianConditionalCodec(LatentCodec):
-  """A latent coded under N(μ, σ²) convolved with U(−½, ½), μ and σ predicted per element.
+class GaussianConditionalCodec(QuantizedLatentCodec):
+  """A latent coded under N(μ, σ²) convolved with U(−½, ½), μ and σ given per element.
 
   ::
 
       y ──► ent_quant ──► ŷ_ent ──► −log2 P(ŷ_ent | μ, σ) ──► bits
       │        ▲                        ▲   ▲
-      │     offset                      μ   σ ◄── from a hyperprior / context
+      │     offset                      μ   σ ◄── params, from a hyperprior
       └───► dec_quant ──► ŷ_dec ──► synthesis
 
       coding:  round(y − μ) ──► coder, table picked by σ's index in the scale table
 
-  Without a mean (Ballé18) μ = 0. σ is floored at `scale_min` in training; for coding it is
-  rounded up to one of `num_scales` log-spaced levels between `scale_min` and `scale_max`,
-  and outside training the rate is computed with that level, i.e. it is exactly what the
-  coder is given. `train_center` is where training quantizers round: "integer" (the paper's
-  code) or "mean"; outside training rounding is always around μ.
+  `params` are σ (Ballé18) or, with `mean`, [μ, σ] stacked on channels; without a mean μ = 0.
+  σ is floored at `scale_min` in training; for coding it is rounded up to one of
+  `num_scales` log-spaced levels between `scale_min` and `scale_max`, and outside training
+  the rate is computed with that level, i.e. it is exactly what the coder is given.
+  `train_center` is where training quantizers round: "integer" (the paper's code) or
+  "mean"; outside training rounding is always around μ.
   """
 
   CENTERS = ("integer", "mean")
 
-  def __init__(self, ent_quant="noise", dec_quant=None, train_center="integer",
+  def __init__(self, ent_quant="noise", dec_quant=None, mean=False, train_center="integer",
                scale_min=0.11, scale_max=256.0, num_scales=64, **kwargs):
     super().__init__(ent_quant, dec_quant, **kwargs)
     if train_center not in self.CENTERS:
       raise ValueError(f"train_center must be one of {self.CENTERS}, got {train_center!r}.")
+    self.mean = bool(mean)
     self.train_center = train_center
     self.scale_min = float(scale_min)
     self.scale_max = float(scale_max)
@@ -99,8 +101,15 @@ class GaussianConditionalCodec(LatentCodec):
     self.scale_level, self.scale_index = self.scale_levels.level, self.scale_levels.index
     self._coder = None
 
-  def call(self, y, scale, mean=None, training=None, step=None):
-    """Returns (ŷ_dec, bits per image)."""
+  def scale_and_mean(self, params):
+    """(σ, μ or None) from `params`."""
+    if self.mean:
+      mean, scale = tf.split(params, 2, axis=-1)
+      return scale, mean
+    return params, None
+
+  def call(self, y, params=None, training=None, step=None):
+    scale, mean = self.scale_and_mean(params)
     offset = mean if (not training or self.train_center == "mean") else None
     y_ent, y_dec = self.quantize_pair(y, offset, training, step, coded_offset=mean)
     scale = tf.cast(scale, tf.float32)
@@ -109,13 +118,13 @@ class GaussianConditionalCodec(LatentCodec):
     else:
       scale = self.scale_level(self.scale_index(scale))
     loc = 0.0 if mean is None else tf.cast(mean, tf.float32)
-    return y_dec, self.bits(tfc.NoisyNormal(loc=loc, scale=scale), y_ent)
+    return y_dec, {"y": self.rate(tfc.NoisyNormal(loc=loc, scale=scale), y_ent)}
 
   def finalize(self):
-    self._coder = tfc.LocationScaleIndexedEntropyModel(
+    self._set_coder(tfc.LocationScaleIndexedEntropyModel(
         tfc.NoisyNormal, self.num_scales, self.scale_level, coding_rank=3, compression=True,
         tail_mass=TAIL_MASS, range_coder_precision=RANGE_CODER_PRECISION,
-        bottleneck_dtype=tf.float32)
+        bottleneck_dtype=tf.float32))
 
   def prepare_restore(self, coder_config):
     del coder_config  # The tables are a function of the scale levels; the checkpoint refills them.
@@ -143,23 +152,29 @@ class GaussianConditionalCodec(LatentCodec):
     return (0.0 if mean is None else tf.cast(mean, tf.float32)) - (
         0.0 if dither is None else dither)
 
-  def compress(self, y, scale, mean=None, coder=coders.DEFAULT, dither=None, integer=False):
-    """(string [1], int32 symbols round(y − μ + u)); `dither` is U-Q's u (None: none);
-    `integer`: σ and μ come from integer entropy parameters (σ's index by `exact_index`)."""
-    self._require_coder()
-    symbols = tf.cast(tf.round(tf.cast(y, tf.float32) - self._center(mean, dither)), tf.int32)
-    indexes = tf.cast(self.scale_levels.index_for(scale, integer), tf.int32)
-    string = coders.get(coder).encode(symbols, indexes, self.tables(dither))
-    return tf.reshape(string, [1]), symbols
+  def _indexes(self, scale, integer):
+    """σ's table indexes; with integer entropy parameters by `exact_index`."""
+    return tf.cast(self.scale_levels.index_for(scale, integer), tf.int32)
 
-  def decompress(self, strings, scale, mean=None, coder=coders.DEFAULT, dither=None,
-                 integer=False):
-    """(ŷ = s + μ − u, int32 symbols s, ok) from `compress`'s string."""
+  def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
+    """Symbols round(y − μ + u)."""
     self._require_coder()
-    indexes = tf.cast(self.scale_levels.index_for(scale, integer), tf.int32)
-    symbols, ok = coders.get(coder).decode(strings[0], indexes, self.tables(dither))
-    return tf.cast(symbols, tf.float32) + self._center(mean, dither), symbols, ok
+    scale, mean = self.scale_and_mean(params)
+    symbols = tf.cast(tf.round(tf.cast(y, tf.float32) - self._center(mean, dither)), tf.int32)
+    string = coders.get(coder).encode(symbols, self._indexes(scale, integer),
+                                      self.tables(dither))
+    return [tf.reshape(string, [1])], [symbols]
+
+  def decompress(self, strings, spatial_shape, params=None, *, coder=coders.DEFAULT,
+                 dither=None, integer=False, accept_side_info=None):
+    """ŷ = s + μ − u."""
+    del spatial_shape, accept_side_info  # the parameters have y's shape; no side latent
+    self._require_coder()
+    scale, mean = self.scale_and_mean(params)
+    symbols, ok = coders.get(coder).decode(strings[0][0], self._indexes(scale, integer),
+                                           self.tables(dither))
+    return tf.cast(symbols, tf.float32) + self._center(mean, dither), [symbols], ok
 
   def get_config(self):
-    return dict(super().get_config(), train_center=self.train_center, scale_min=self.scale_min,
-                scale_max=self.scale_max, num_scales=self.num_scales)
+    return dict(super().get_config(), mean=self.mean, train_center=self.train_center,
+                scale_min=self.scale_min, scale_max=self.scale_max, num_scales=self.num_scales)

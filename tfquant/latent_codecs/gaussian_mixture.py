@@ -1,4 +1,4 @@
-"""Gaussian-mixture conditional latent codec: K weighted Gaussians per element (K=1: mean-scale)."""
+"""Gaussian-mixture latent codecs: K weighted Gaussians per element, parameters from outside."""
 
 import functools
 import math
@@ -6,9 +6,8 @@ import math
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfquant.coding import bisection
-from tfquant.latent_codecs.base import LatentCodec
-from tfquant.latent_codecs.gaussian_conditional import ScaleLevels, shifted_normal_tables
+from tfquant.coding import bisection, coders
+from tfquant.latent_codecs.base import LIKELIHOOD_BOUND, QuantizedLatentCodec
 
 
 def _ordered_softmax(logits):
@@ -53,159 +52,164 @@ class GaussianMixture:
     """Mass of the unit bin around each value (the density of the mixture ⊛ U(−½, ½))."""
     return self.mass(values - 0.5, values + 0.5, values)
 
+  def log_prob(self, values):
+    """log `likelihood`, floored before the log (a zero mass has no finite gradient)."""
+    return tf.math.log(tf.maximum(self.likelihood(values), LIKELIHOOD_BOUND))
 
-class GaussianMixtureCodec(LatentCodec):
-  """A latent coded under a per-element Gaussian mixture whose parameters come from outside.
+
+class PredictedMixtureCodec(QuantizedLatentCodec):
+  """A latent coded under a per-element Gaussian mixture whose parameters come from outside
+  (hyper and context); the K = 1 and K > 1 codecs share all but their coding.
 
   ::
 
       y ──► ent_quant ──► ŷ_ent ──► −log2 Σ_k w_k P(ŷ_ent | μ_k, σ_k) ──► bits
       │        ▲                              ▲
-      │     offset (0, or the mixture mean μ̄)  w, μ, σ ◄── entropy parameters (hyper + context)
+      │     offset (0, or the mixture mean μ̄)  w, μ, σ ◄── params (entropy parameters)
       └───► dec_quant ──► ŷ_dec ──► synthesis / context model
 
-      coding:  s = round(y − offset) ──► K = 1: one symbol, table picked by (σ, μ's shift)
-                                      K > 1: 16 binary decisions from the mixture
+      coding:  s = round(y − offset + u) ──► `encode` ──► coder items and tables
 
-  `parameters` (what `mixture` reads) has `num_parameters` × C channels: for K > 1 the
-  paper's layout [logit, mean, scale] × K, each C wide; for K = 1 [mean, scale] (Minnen's
-  mean-scale Gaussian). Scales are |·| floored at `scale_min`. `center` is where rounding is
-  centred, in training and in coding alike: "integer" (the paper's Cheng20 code) or "mean"
-  (the mixture mean μ̄ = Σ w_k μ_k).
+  `params` have `num_parameters` × C channels. Scales are |·| floored at `scale_min`.
+  `center` is where rounding is centred, in training and in coding alike: "integer" (the
+  paper's Cheng20 code) or "mean" (the mixture mean μ̄ = Σ w_k μ_k).
 
-  A single Gaussian is coded as TFC's and CompressAI's mean-scale models code it, one symbol
-  per element under a frozen table (`split_offset`); the tables span scale levels and, as
-  rounding need not be centred on μ, μ's shift from the rounding grid in 1/SHIFT_STEPS steps.
-  A mixture has too many parameters to tabulate: every element's CDF is computed from its own
-  parameters at both ends (see `tfquant.coding.bisection`).
+  A context model codes y group by group (`encode` / `decode`, `reads` and `tables` for the
+  coder); without one, `compress` / `decompress` code all of y as one group.
   """
 
   CENTERS = ("integer", "mean")
-  SHIFT_STEPS = 32  # a shift off by ≤ 1/64 costs ≤ 0.01 bit at the smallest scale
 
-  def __init__(self, ent_quant="noise", dec_quant=None, components=3, center="integer",
-               scale_min=0.11, **kwargs):
+  def __init__(self, ent_quant="noise", dec_quant=None, center="integer", scale_min=0.11,
+               **kwargs):
     super().__init__(ent_quant, dec_quant, **kwargs)
     if center not in self.CENTERS:
       raise ValueError(f"center must be one of {self.CENTERS}, got {center!r}.")
-    if int(components) < 1:
-      raise ValueError(f"components must be ≥ 1, got {components!r}.")
-    self.components = int(components)
     self.center = center
     self.scale_min = float(scale_min)
-    self.scale_levels = ScaleLevels(self.scale_min, 256.0, 64, nearest=True)
-    self._coder = None
 
-  @property
-  def num_parameters(self):
-    """Parameter channels per latent channel."""
-    return 3 * self.components if self.components > 1 else 2
+  components = None
+  num_parameters = None  # parameter channels per latent channel
+  reads = None  # coder reads per element
 
-  def mixture(self, parameters, integer=False):
-    """Splits [..., num_parameters·C] into a GaussianMixture of shape [..., C, K]. With
-    `integer` (parameters from integer entropy parameters) the weights' softmax is
-    elementwise operations in a fixed order (a fused softmax kernel differs between CPUs)."""
-    parameters = tf.cast(parameters, tf.float32)
-    rows = self.components if self.components > 1 else 1
-    grouped = tf.reshape(parameters, tf.concat(
-        [tf.shape(parameters)[:-1], [rows, self.num_parameters // rows, self.channels]], 0))
-    grouped = tf.experimental.numpy.moveaxis(grouped, -3, -1)  # [..., kind, C, K]
-    if self.components > 1:
-      logits, means, scales = tf.unstack(grouped, axis=-3)
-      weights = _ordered_softmax(logits) if integer else tf.nn.softmax(logits, axis=-1)
-    else:
-      means, scales = tf.unstack(grouped, axis=-3)
-      weights = tf.ones_like(means)
-    return GaussianMixture(weights, means, tfc.lower_bound(tf.abs(scales), self.scale_min))
+  def _grouped(self, params, rows):
+    """params [..., rows · kinds · C] as [..., kinds, C, rows]."""
+    params = tf.cast(params, tf.float32)
+    grouped = tf.reshape(params, tf.concat(
+        [tf.shape(params)[:-1], [rows, self.num_parameters // rows, self.channels]], 0))
+    return tf.experimental.numpy.moveaxis(grouped, -3, -1)
 
-  def center_offset(self, mixture):
-    """What rounding is centred on: None (integers) or the mixture mean."""
-    return None if self.center == "integer" else mixture.mean
+  def mixture(self, params, integer=False):
+    """The GaussianMixture of shape [..., C, K] that `params` [..., num_parameters · C]
+    describe; `integer`: params from integer entropy parameters (so every operation on them
+    must be the same on every machine)."""
+    raise NotImplementedError
 
-  def rate(self, mixture, values):
-    """Bits per image of NHWC `values` under `mixture`."""
-    return self.bits_of_likelihood(mixture.likelihood(tf.cast(values, tf.float32)))
+  def offsets(self, mixture, dither=0.0):
+    """Per element, the value symbol 0 stands for: 0 or the mixture mean, minus U-Q's u."""
+    center = 0.0 if self.center == "integer" else mixture.mean
+    return (center - dither) + tf.zeros_like(mixture.mean)
 
-  def coding_offset(self, mixture, dither):
-    """Symbol s stands for the value s + this offset (U-Q's dither u enters as −u)."""
-    offset = self.center_offset(mixture)
-    return (0.0 if offset is None else offset) - dither
-
-  def element_offsets(self, mixture, dither):
-    """`coding_offset` for every element (shaped like the mixture mean)."""
-    return self.coding_offset(mixture, dither) + tf.zeros_like(mixture.mean)
-
-  def split_offset(self, mixture, dither, integer=False):
-    """For a single Gaussian: symbol s = round(y − o) (o the coding offset) is coded as
-    s − r under the table of N(δ, σ) with μ − o = r + δ, r an integer, |δ| ≤ ½ (value s + o
-    lies t − δ from μ for t = s − r). Returns (o, r as float32, table index); `integer`:
-    μ and σ come from integer entropy parameters (σ's level by `exact_index`)."""
-    offset = self.element_offsets(mixture, dither)
-    distance = mixture.means[..., 0] - offset
-    whole = tf.round(distance)
-    shift = tf.round((distance - whole + 0.5) * self.SHIFT_STEPS)
-    scale = self.scale_levels.index_for(mixture.scales[..., 0], integer)
-    table = scale * (self.SHIFT_STEPS + 1) + tf.clip_by_value(shift, 0.0, self.SHIFT_STEPS)
-    return offset, whole, tf.cast(table, tf.int32)
-
-  @property
-  def reads(self):
-    """Reads per group of elements: one symbol each, or bisection's decisions."""
-    return 1 if self.components == 1 else bisection.DEPTH
-
-  @property
-  def tables(self):
-    return self._require_coder() if self.components == 1 else bisection.TABLES
+  def call(self, y, params=None, training=None, step=None):
+    mixture = self.mixture(params)
+    offset = None if self.center == "integer" else mixture.mean
+    y_ent, y_dec = self.quantize_pair(y, offset, training, step)
+    return y_dec, {"y": self.rate(mixture, y_ent)}
 
   def encode(self, y, mixture, dither=0.0, integer=False):
     """For elements y [..., C] under `mixture` [..., C, K]: (ŷ, int32 symbols, and what the
     coder codes, in the order `decode` reads it: int32 items and tables, [reads, n] each)."""
-    if self.components == 1:
-      offset, whole, tables = self.split_offset(mixture, dither, integer)
-      symbols = tf.round(tf.cast(y, tf.float32) - offset)
-      items = tf.cast(symbols - whole, tf.int32)
-      return (symbols + offset, tf.cast(symbols, tf.int32), tf.reshape(items, [1, -1]),
-              tf.reshape(tables, [1, -1]))
-    offset = self.element_offsets(mixture, dither)
-    symbols = tf.round(tf.cast(y, tf.float32) - offset)
-    bits, tables = bisection.decisions(tf.cast(tf.reshape(symbols, [-1]), tf.int32),
-                                       mixture.flatten(), tf.reshape(offset, [-1]))
-    return symbols + offset, tf.cast(symbols, tf.int32), bits, tables
+    raise NotImplementedError
 
   def decode(self, reader, state, mixture, dither=0.0, integer=False):
-    """Inverse of `encode` from a coder's `reader` over `tables`: (state, ŷ of shape
+    """Inverse of `encode` from a coder's `reader` over `tables()`: (state, ŷ of shape
     [..., C], int32 symbols)."""
-    if self.components == 1:
-      offset, whole, tables = self.split_offset(mixture, dither, integer)
-      state, items = reader.read(state, tf.reshape(tables, [-1]))
-      symbols = tf.reshape(tf.cast(items, tf.float32), tf.shape(offset)) + whole
-    else:
-      offset = self.element_offsets(mixture, dither)
-      state, symbols = bisection.decode(reader, state, mixture.flatten(),
-                                        tf.reshape(offset, [-1]), tf.size(offset))
-      symbols = tf.cast(tf.reshape(symbols, tf.shape(offset)), tf.float32)
-    return state, symbols + offset, tf.cast(symbols, tf.int32)
+    raise NotImplementedError
 
-  def finalize(self):
-    """A single Gaussian gets indexed tables over (scale level, shift δ); mixtures need
-    none (bisection computes every element's own)."""
-    if self.components == 1:
-      levels = self.scale_levels
-      shifts = [f / self.SHIFT_STEPS - 0.5 for f in range(self.SHIFT_STEPS + 1)]
-      self._coder = shifted_normal_tables(
-          [float(levels.level(i)) for i in range(levels.count)], shifts)
+  def tables(self, dither=None):
+    """The coder's tables (`dither` moves the offsets, not the tables)."""
+    raise NotImplementedError
 
-  @property
-  def finalized(self):
-    return self.components > 1 or self._coder is not None
+  def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
+    mixture = self.mixture(params, integer)
+    _, symbols, items, tables = self.encode(y, mixture, 0.0 if dither is None else dither,
+                                            integer)
+    reads = tf.fill([self.reads], tf.size(items) // self.reads)
+    string = coders.get(coder).encode(tf.reshape(items, [-1]), tf.reshape(tables, [-1]),
+                                      self.tables(), reads)
+    return [tf.reshape(string, [1])], [symbols]
+
+  def decompress(self, strings, spatial_shape, params=None, *, coder=coders.DEFAULT,
+                 dither=None, integer=False, accept_side_info=None):
+    del spatial_shape, accept_side_info  # the parameters have y's shape; no side latent
+    items = tf.cast(tf.reduce_prod(tf.shape(params)[:3]) * self.channels * self.reads,
+                    tf.int64)
+    reader = coders.get(coder).reader(strings[0][0], self.tables(), items)
+    state, y_hat, symbols = self.decode(reader, reader.initial, self.mixture(params, integer),
+                                        0.0 if dither is None else dither, integer)
+    return y_hat, [symbols], reader.finish(state)
 
   def prepare_restore(self, coder_config):
-    del coder_config
+    del coder_config  # the tables are a function of the codec's settings
     self.finalize()
 
   def coder_config(self):
     return {}
 
   def get_config(self):
-    return dict(super().get_config(), components=self.components, center=self.center,
-                scale_min=self.scale_min)
+    return dict(super().get_config(), center=self.center, scale_min=self.scale_min)
+
+
+class GaussianMixtureCodec(PredictedMixtureCodec):
+  """K ≥ 2 weighted Gaussians per element (Cheng et al. 2020). A mixture has too many
+  parameters to tabulate: every element's CDF is computed from its own parameters at both
+  ends, one binary decision per read (`tfquant.coding.bisection`).
+
+  `params`: the paper's layout [logit, mean, scale] × K, each C wide.
+  """
+
+  reads = bisection.DEPTH
+
+  def __init__(self, ent_quant="noise", dec_quant=None, components=3, **kwargs):
+    super().__init__(ent_quant, dec_quant, **kwargs)
+    if int(components) < 2:
+      raise ValueError(f"components must be ≥ 2 (one Gaussian: ShiftedGaussianCodec), got "
+                       f"{components!r}.")
+    self.components = int(components)
+    self.num_parameters = 3 * self.components
+
+  def mixture(self, params, integer=False):
+    """With `integer`, the weights' softmax is elementwise operations in a fixed order (a
+    fused softmax kernel differs between CPUs)."""
+    logits, means, scales = tf.unstack(self._grouped(params, self.components), axis=-3)
+    weights = _ordered_softmax(logits) if integer else tf.nn.softmax(logits, axis=-1)
+    return GaussianMixture(weights, means, tfc.lower_bound(tf.abs(scales), self.scale_min))
+
+  def encode(self, y, mixture, dither=0.0, integer=False):
+    del integer  # the parameters themselves are what integer coding makes exact
+    offset = self.offsets(mixture, dither)
+    symbols = tf.round(tf.cast(y, tf.float32) - offset)
+    bits, tables = bisection.decisions(tf.cast(tf.reshape(symbols, [-1]), tf.int32),
+                                       mixture.flatten(), tf.reshape(offset, [-1]))
+    return symbols + offset, tf.cast(symbols, tf.int32), bits, tables
+
+  def decode(self, reader, state, mixture, dither=0.0, integer=False):
+    del integer
+    offset = self.offsets(mixture, dither)
+    state, symbols = bisection.decode(reader, state, mixture.flatten(),
+                                      tf.reshape(offset, [-1]), tf.size(offset))
+    symbols = tf.cast(tf.reshape(symbols, tf.shape(offset)), tf.float32)
+    return state, symbols + offset, tf.cast(symbols, tf.int32)
+
+  def tables(self, dither=None):
+    return bisection.TABLES
+
+  def finalize(self):
+    """Nothing to freeze: bisection computes every element's tables."""
+
+  @property
+  def finalized(self):
+    return True
+
+  def get_config(self):
+    return dict(super().get_config(), components=self.components)

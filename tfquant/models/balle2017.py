@@ -18,7 +18,6 @@ class Balle2017(CompressionModel):
   arch = "balle2017"
   stride = 16
   latent_strides = {"y": 16}
-  num_strings = 1
   analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=128, latent_filters=None, ent_quant="noise", dec_quant=None,
@@ -41,22 +40,3 @@ class Balle2017(CompressionModel):
     self.entropy = FactorizedCodec(ent_quant, dec_quant, center=center,
                                    train_center=train_center, name="y_codec")
     self.build_variables()
-
-  @property
-  def latent_codecs(self):
-    return {"y": self.entropy}
-
-  def entropy_forward(self, y, training, step):
-    y_dec, bits = self.entropy(y, training=training, step=step)
-    return y_dec, {"y": bits}
-
-  def entropy_compress(self, y, coder, dither, integer=False):
-    del integer  # no network chooses the tables
-    string, symbols = self.entropy.compress(y, coder, dither)
-    return [string], [symbols]
-
-  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None,
-                         integer=False):
-    del accept_side_info, integer  # one latent: no side information, no table chosen
-    y_hat, symbols, ok = self.entropy.decompress(strings[0], spatial_shape, coder, dither)
-    return y_hat, [symbols], ok

@@ -40,7 +40,6 @@ class Balle2018(CompressionModel):
   arch = "balle2018"
   stride = 64
   latent_strides = {"y": 16, "z": 64}
-  num_strings = 2
   analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=128, latent_filters=192, ent_quant="noise", dec_quant=None,
@@ -55,5 +54,6 @@ class Balle2018(CompressionModel):
     z_codec = FactorizedCodec(ent_quant if z_ent_quant is None else z_ent_quant,
                               dec_quant if z_dec_quant is None else z_dec_quant,
                               center=center, name="z_codec")
-    self.entropy = HyperpriorCodec(hyper_analysis, hyper_synthesis, y_codec, z_codec)
+    self.entropy = HyperpriorCodec(hyper_analysis, hyper_synthesis, y_codec, z_codec,
+                                   abs_input=True)
     self.build_variables()

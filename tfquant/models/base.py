@@ -1,9 +1,11 @@
 """What every architecture shares: the training forward pass, padding, and compress/decompress."""
 
 import functools
+import hashlib
 import math
 import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from tfquant import quantizers
@@ -51,14 +53,12 @@ class _GraphCache:
 class CompressionModel(tf.keras.Model):
   """An auto-encoder with latent codecs.
 
-  Subclasses build `analysis`, `synthesis` and `entropy` (a latent codec whose `call(y)`
-  returns (ŷ_dec, {latent: bits}) and which has `latent_codecs`, `compress(y) -> [strings]`
-  and `decompress(strings, y_spatial_shape)`; a model with another kind of codec overrides
-  those three), and set `arch`, `stride` (the input multiple that makes every latent's shape
-  exact), `latent_strides` ({latent: image pixels per element}, in string order),
-  `num_strings`, and `analysis_margin` / `synthesis_margin`: how many latents around a latent
-  the transform's outputs there depend on, the overlap of the coding tiles (`tiles.apply`;
-  tests measure them).
+  Subclasses build `analysis`, `synthesis` and `entropy` (a `latent_codecs.LatentCodec`
+  for y and its side latents), and set `arch`, `stride` (the input multiple that makes every
+  latent's shape exact), `latent_strides` ({latent: image pixels per element}, in string
+  order), and `analysis_margin` / `synthesis_margin`: how many latents around a latent the
+  transform's outputs there depend on, the overlap of the coding tiles (`tiles.apply`; tests
+  measure them).
 
   `call(x, training)` is the training objective; `compress`/`decompress` code for real.
   """
@@ -66,7 +66,6 @@ class CompressionModel(tf.keras.Model):
   arch = None
   stride = None
   latent_strides = None
-  num_strings = None
   analysis_margin = None
   synthesis_margin = None
 
@@ -84,40 +83,30 @@ class CompressionModel(tf.keras.Model):
     """{name: codec} for every latent that is range coded (one string each)."""
     return self.entropy.latent_codecs
 
-  def entropy_forward(self, y, training, step):
-    return self.entropy(y, training=training, step=step)
+  @property
+  def num_strings(self):
+    return len(self.entropy.latents)
 
   @property
   def has_integer_parameters(self):
     """Whether coding can choose its tables with integer entropy parameters
     (`latent_codecs.integer_network`): the same tables on every machine, so files decode
     anywhere. Such models code that way by default; files record which way they were coded."""
-    return getattr(self.entropy, "has_integer_parameters", False)
+    return self.entropy.has_integer_parameters
 
   def integer_coding(self, integer=None):
     """`integer` (None: the model's default, `has_integer_parameters`), checked."""
     if integer is None:
       return self.has_integer_parameters
     if integer and not self.has_integer_parameters:
-      raise ValueError(f"This {self.arch} has no integer entropy parameters (its y codec "
-                       "is a mixture, or no network chooses its tables).")
+      raise ValueError(f"This {self.arch} has no integer entropy parameters (no network "
+                       "chooses its tables).")
     return bool(integer)
-
-  def entropy_compress(self, y, coder, dither, integer=False):
-    """(strings, int32 symbols per latent), in string order."""
-    return self.entropy.compress(y, coder, dither, integer)
-
-  def entropy_decompress(self, strings, spatial_shape, coder, dither, accept_side_info=None,
-                         integer=False):
-    """(ŷ, int32 symbols per latent, ok); y is decoded only if the side latents' symbols pass
-    `accept_side_info` (a function of their list, in string order, to a bool tensor)."""
-    return self.entropy.decompress(strings, spatial_shape, coder, dither, accept_side_info,
-                                   integer)
 
   @property
   def encoder_variables(self):
     """Variables of the analysis side (frozen in STH-Q's second stage)."""
-    layers = [self.analysis] + list(getattr(self.entropy, "encoder_layers", []))
+    layers = [self.analysis] + self.entropy.encoder_layers
     return [v for layer in layers for v in layer.trainable_variables]
 
   @property
@@ -155,7 +144,7 @@ class CompressionModel(tf.keras.Model):
     x = tf.cast(x, self.compute_dtype)
     shape = tf.shape(x)
     y = self.analysis(pad_to_multiple(x, self.stride))
-    y_dec, bits = self.entropy_forward(y, training, step)
+    y_dec, bits = self.entropy(y, training=training, step=step)
     x_hat = self.synthesis(y_dec)[:, :shape[1], :shape[2], :]
 
     x = tf.cast(x, tf.float32)
@@ -172,6 +161,31 @@ class CompressionModel(tf.keras.Model):
     result["loss"] = self.lmbda * distortion + result["bpp"]
     result["x_hat"] = x_hat
     return result
+
+  def weights_hash(self):
+    """SHA-256 (first 16 hex digits) of every variable, range-coding tables included."""
+    digest = hashlib.sha256()
+    for variable in self.variables:
+      value = np.ascontiguousarray(variable.numpy())
+      digest.update(str((value.dtype.str, value.shape)).encode())
+      digest.update(value.tobytes())
+    return digest.hexdigest()[:16]
+
+  def identifier(self):
+    """What identifies this model in the files it writes (all values strings; a file
+    carries its `coding.fingerprint`): architecture, λ, weights, and `quant`, y's
+    "entropy/decoder" quantizer pair (`z_quant` too where z's pair differs)."""
+    options = self.get_config()
+
+    def pair(prefix):
+      return "/".join(quantizers.canonical_name(options[f"{prefix}{role}_quant"]["name"])
+                      for role in ("ent", "dec"))
+
+    identifier = {"arch": self.arch, "lmbda": repr(options["lmbda"]), "quant": pair(""),
+                  "weights": self.weights_hash()}
+    if "z_ent_quant" in options and pair("z_") != identifier["quant"]:
+      identifier["z_quant"] = pair("z_")
+    return identifier
 
   def finalize(self):
     """Freezes every latent's range-coding tables from the trained entropy models, and (at
@@ -292,7 +306,8 @@ class CompressionModel(tf.keras.Model):
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = tiles.apply(self.analysis, pad_to_multiple(x, self.stride), self.analysis_margin,
                     self.latent_strides["y"], 1, self.compute_dtype)
-    strings, symbols = self.entropy_compress(y, coder, dither if dithered else None, integer)
+    strings, symbols = self.entropy.compress(y, coder=coder, dither=dither if dithered else None,
+                                             integer=integer)
     image_shape = tf.shape(image)[:2]
     return (image_shape, self.symbol_checksums(image_shape, symbols)) + tuple(strings)
 
@@ -309,9 +324,9 @@ class CompressionModel(tf.keras.Model):
       actual = self.side_info_checksum(image_shape, side_symbols)
       return (checksums[1] < 0) | tf.equal(actual, checksums[1])
 
-    y_hat, symbols, ok = self.entropy_decompress(
-        list(strings), padded // self.latent_strides["y"], coder, dither if dithered else None,
-        accept_side_info, integer)
+    y_hat, symbols, ok = self.entropy.decompress(
+        list(strings), padded // self.latent_strides["y"], coder=coder,
+        dither=dither if dithered else None, integer=integer, accept_side_info=accept_side_info)
     actual = self.symbol_checksums(image_shape, symbols)
 
     def reconstruct():

@@ -13,7 +13,7 @@ import functools
 
 import tensorflow as tf
 
-from tfquant.models import layers
+from tfquant.models import context_hyperprior, layers
 from tfquant.models.base import CompressionModel
 
 # PyTorch's default kernel initializer (variance 1/(3·fan_in)), as the reference code: with
@@ -111,14 +111,13 @@ class UpBlock(tf.keras.layers.Layer):
 class Cheng2020(CompressionModel):
   """::
 
-      x ──► g_a (residual, attention) ──► y ──► [ContextHyperpriorCodec: z factorized;
-            y Gaussian mixture (K=3) from hyper + context] ──► ŷ_dec ──► g_s ──► x̂
+      x ──► g_a (residual, attention) ──► y ──► [RasterScanCodec / CheckerboardCodec: z
+            factorized; y GaussianMixtureCodec (K=3) from hyper + context] ──► ŷ_dec ──► g_s ──► x̂
   """
 
   arch = "cheng2020"
   stride = 64
   latent_strides = {"y": 16, "z": 64}
-  num_strings = 2
 
   def __init__(self, num_filters=128, attention=True, context="serial", components=3,
                ent_quant="noise", dec_quant=None, z_ent_quant=None, z_dec_quant=None,
@@ -157,7 +156,7 @@ class Cheng2020(CompressionModel):
         up(n * 3 // 2, 3, 2, tf.nn.leaky_relu),
         up(2 * n, 3, 1),
     ])
-    self.entropy = layers.context_codec(
+    self.entropy = context_hyperprior.entropy_codec(
         hyper_analysis, hyper_synthesis, n, components, (5 * n, 5 * n), context, ent_quant,
         dec_quant, z_ent_quant, z_dec_quant, center)
     self.build_variables()

@@ -7,8 +7,6 @@ import threading
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from tfquant.latent_codecs import ContextHyperpriorCodec, FactorizedCodec, GaussianMixtureCodec
-
 
 @functools.lru_cache(maxsize=None)
 def _inverse_rdft_matrix(height, width):
@@ -178,17 +176,3 @@ def conv(filters, kernel, activation=None, name=None, use_bias=True,
 def pointwise_stack(name, widths, outputs):
   """1×1 convolutions with leaky ReLU between them (entropy-parameter networks)."""
   return sequential(name, [conv(w, 1, tf.nn.leaky_relu) for w in widths] + [conv(outputs, 1)])
-
-
-def context_codec(hyper_analysis, hyper_synthesis, latent_filters, components, ep_widths,
-                  context, ent_quant, dec_quant, z_ent_quant, z_dec_quant, center):
-  """A ContextHyperpriorCodec: mixture y codec (rounding centred on `center`), factorized z
-  codec (median-centred), context 2·M wide, entropy parameters over [context, hyper]."""
-  y_codec = GaussianMixtureCodec(ent_quant, dec_quant, components=components, center=center,
-                                 name="y_codec")
-  z_codec = FactorizedCodec(ent_quant if z_ent_quant is None else z_ent_quant,
-                            dec_quant if z_dec_quant is None else z_dec_quant, name="z_codec")
-  return ContextHyperpriorCodec(
-      hyper_analysis, hyper_synthesis,
-      pointwise_stack("entropy_parameters", ep_widths, y_codec.num_parameters * latent_filters),
-      y_codec, z_codec, context=context, context_filters=2 * latent_filters)

@@ -10,7 +10,7 @@ two-pass context.
 
 import tensorflow as tf
 
-from tfquant.models import layers
+from tfquant.models import context_hyperprior, layers
 from tfquant.models.balle2018 import hyper_transforms
 from tfquant.models.base import CompressionModel
 
@@ -18,14 +18,14 @@ from tfquant.models.base import CompressionModel
 class Minnen2018(CompressionModel):
   """::
 
-      x ──► g_a ──► y ──► [ContextHyperpriorCodec: z factorized; y Gaussian(μ, σ) from
-                           hyper + context] ──► ŷ_dec ──► g_s ──► x̂
+      x ──► g_a ──► y ──► [RasterScanCodec / CheckerboardCodec / HyperpriorCodec: z
+                           factorized; y ShiftedGaussianCodec(μ, σ) from hyper (+ context)]
+                                          ──► ŷ_dec ──► g_s ──► x̂
   """
 
   arch = "minnen2018"
   stride = 64
   latent_strides = {"y": 16, "z": 64}
-  num_strings = 2
   analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=192, latent_filters=192, context="serial", components=1,
@@ -38,7 +38,7 @@ class Minnen2018(CompressionModel):
     self.analysis, self.synthesis = layers.gdn_transforms(n, m)
     hyper_analysis, hyper_synthesis = hyper_transforms(n, 2 * m, (m, m * 3 // 2),
                                                        tf.nn.leaky_relu)
-    self.entropy = layers.context_codec(
+    self.entropy = context_hyperprior.entropy_codec(
         hyper_analysis, hyper_synthesis, m, components, (m * 10 // 3, m * 8 // 3), context,
         ent_quant, dec_quant, z_ent_quant, z_dec_quant, center)
     self.build_variables()

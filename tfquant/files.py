@@ -115,7 +115,7 @@ def describe_model(model, source):
   """Whether `model` wrote the .tfq file `source`, and the model's full identifier."""
   with open(source, "rb") as f:
     bitstream = container.unpack(f.read())
-  identifier = coding.model_id(model)
+  identifier = model.identifier()
   match = coding.fingerprint(identifier) == bitstream.fingerprint
   return "\n".join([
       "model: " + ", ".join(f"{k}={v}" for k, v in sorted(identifier.items())),
