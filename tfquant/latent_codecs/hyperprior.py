@@ -78,8 +78,12 @@ class HyperCodec(LatentCodec):
              ).to_float()
     return features if network is None else network(features)
 
+  def _analyse(self, y):
+    """z = h_a(|y| or y)."""
+    return self.hyper_analysis(tf.abs(y) if self.abs_input else y)
+
   def _side(self, y, training, step):
-    z = self.hyper_analysis(tf.abs(y) if self.abs_input else y)
+    z = self._analyse(y)
     z_dec, z_bits = self.z_codec(z, training=training, step=step)
     return self.hyper_features(z_dec), z_bits["y"]
 
@@ -91,8 +95,7 @@ class HyperCodec(LatentCodec):
 
   def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
     del params
-    z = self.hyper_analysis(tf.abs(y) if self.abs_input else y)
-    [z_string], [z_symbols] = self.z_codec.compress(z, coder=coder)
+    [z_string], [z_symbols] = self.z_codec.compress(self._analyse(y), coder=coder)
     hyper = self.hyper_features(self.z_codec.values(z_symbols), integer)
     y_string, y_symbols = self.compress_y(y, hyper, coder, dither, integer)
     return [y_string, z_string], [y_symbols, z_symbols]
