@@ -83,7 +83,7 @@ def test_a_bfloat16_run_saves_a_model_that_codes_exactly(tmp_path):
 
 
 def test_bfloat16_on_a_machine_without_it_says_it_is_slow(tmp_path, caplog, monkeypatch):
-  monkeypatch.setattr(train.loop, "native_bfloat16", lambda: False)
+  monkeypatch.setattr(train.strategy, "native_bfloat16", lambda: False)
   config = train.resolve_config(overrides=dict(
       arch="balle2017", num_filters=8, batch_size=1, patch_size=32, steps=1,
       train_dir=str(tmp_path), train_glob=os.path.join(data.sample_dir(), "*.png"),

@@ -212,7 +212,7 @@ def test_float32_skips_a_nonfinite_step_without_a_loss_scale(tmp_path):
   assert trainer.step == 6 and len(history) == 5
   checkpoints = os.path.join(config.train_dir, "checkpoints")
   # Step 4's checkpoint waited for the next good step.
-  assert [int(p.rsplit("-", 1)[1]) for p in trainer.manager.checkpoints] == [2, 5, 6]
+  assert [int(p.rsplit("-", 1)[1]) for p in trainer.checkpoints.paths] == [2, 5, 6]
   assert tf.train.latest_checkpoint(checkpoints).endswith("ckpt-6")
 
 

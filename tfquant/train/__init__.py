@@ -16,7 +16,11 @@ a run's best/ or checkpoints/ckpt-N (every command's --model does).
 
   config.py    TrainConfig, config files
   run_dir.py   the directory's config, lock and checkpoints
-  loop.py      strategies, the distributed step, Trainer
+  strategy.py  tf.distribute strategies, the chief, native bfloat16
+  step.py      the compiled training steps (distributed; single-device `fit`)
+  checkpoints.py  checkpoints/ and best/, resume
+  monitor.py   summaries, validation, progress
+  loop.py      Trainer: model, optimizer, data, and the loop over steps
 """
 
 import contextlib
@@ -26,8 +30,9 @@ from tfquant import data
 from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig,
                                   config_overrides_as_set, load_config_file,
                                   load_python_config, resolve_config)
-from tfquant.train.loop import (Trainer, fit, is_chief, make_dataset, make_strategy,
-                                make_train_step, native_bfloat16, split_cpu)
+from tfquant.train.loop import Trainer, make_dataset
+from tfquant.train.step import fit, make_train_step
+from tfquant.train.strategy import is_chief, make_strategy, native_bfloat16, split_cpu
 from tfquant.train.run_dir import (CONFIG_FILE, initial_checkpoint, load_model, lock,
                                    write_config)
 
@@ -45,7 +50,7 @@ def train(config, dataset_fn=None, progress=True):
     try:
       trainer.fit(progress=progress)
     except KeyboardInterrupt:
-      latest = trainer.manager.latest_checkpoint
+      latest = trainer.checkpoints.latest
       where = (f"the same command resumes from {os.path.basename(latest)}" if latest else
                "no checkpoint was written yet: the same command starts again")
       raise KeyboardInterrupt(f"interrupted at step {trainer.step}; {where}") from None
