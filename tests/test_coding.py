@@ -100,7 +100,7 @@ def test_foreign_future_and_v1_files(model, stream):
   with pytest.raises(BitstreamError, match="magic"):
     coding.decode(model, b"")
   future = bytearray(data)
-  future[4] = container.VERSION + 1
+  future[4] = container.RATE_VERSION + 1
   with pytest.raises(BitstreamError, match="newer"):
     coding.decode(model, bytes(future))
   v1 = container.MAGIC + bytes([1, 2, 0, 0, 10]) + b"arch=x;q=y" + bytes(40)

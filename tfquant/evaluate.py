@@ -67,24 +67,43 @@ def to_db(ms_ssim_value):
 
 
 class ModelCodec:
-  """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate."""
+  """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate. A
+  variable-rate model codes at `lmbda` (the settings record the λ its files record)."""
 
-  def __init__(self, model, label=None, coder=coding.coders.DEFAULT):
+  def __init__(self, model, label=None, coder=coding.coders.DEFAULT, lmbda=None):
     self.model = model
     self.identifier = model.identifier()
     self.coder = coder
+    self.lmbda = lmbda
     self.label = label or f"{model.arch} {self.identifier['quant']}"
     self.settings = dict(self.identifier, coder=coder)
+    if lmbda is not None:
+      code = model.rate_code(lmbda)
+      recorded = float(model.quantization_step.lmbda(code))  # what the files record
+      self.settings.update(lmbda=float(f"{recorded:.6g}"), rate_code=code)
+
+  @classmethod
+  def at_rates(cls, model, rates=6, **kwargs):
+    """One codec per rate of a variable-rate model: `rates` λ values, or a count of λ spaced
+    evenly in log λ over its range (ends included); a fixed-rate model's one codec."""
+    if not model.variable_rate:
+      return [cls(model, **kwargs)]
+    if isinstance(rates, int):
+      low, high = model.lmbda
+      rates = [low * (high / low) ** (i / max(rates - 1, 1)) for i in range(rates)]
+    return [cls(model, lmbda=lmbda, **kwargs) for lmbda in rates]
 
   def encode(self, image):
-    return coding.encode(self.model, image, self.identifier, coder=self.coder)
+    return coding.encode(self.model, image, self.identifier, coder=self.coder, lmbda=self.lmbda)
 
   def decode(self, payload):
     return coding.decode(self.model, payload, self.identifier)
 
   def estimated_bpp(self, image):
     x = tf.constant(image[None], tf.float32) / 255.0
-    return float(self.model(x, training=False)["bpp"])
+    lmbda = None if self.lmbda is None else self.model.quantization_step.lmbda(
+        self.settings["rate_code"])
+    return float(self.model(x, training=False, lmbda=lmbda)["bpp"])
 
 
 class SavedModelCodec:

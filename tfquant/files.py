@@ -9,6 +9,7 @@ from PIL import Image
 
 from tfquant import coding, data
 from tfquant.coding import container
+from tfquant.models import variable_rate
 
 
 def _umask_mode():
@@ -36,33 +37,68 @@ def write_atomically(path, payload):
     raise
 
 
-def compress_file(model, source, destination, dither_seed=None, coder=coding.coders.DEFAULT):
-  """Codes an image file; returns (image shape, bytes written)."""
+def compress_file(model, source, destination, dither_seed=None, coder=coding.coders.DEFAULT,
+                  lmbda=None):
+  """Codes an image file (a variable-rate model at `lmbda`); returns (image shape, bytes
+  written)."""
   image = data.read_image(source)
-  payload = coding.encode(model, image, dither_seed=dither_seed, coder=coder)
+  payload = coding.encode(model, image, dither_seed=dither_seed, coder=coder, lmbda=lmbda)
   write_atomically(destination, payload)
   return image.shape, len(payload)
 
 
-def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
-                       coder=coding.coders.DEFAULT):
-  """Codes an image file with each of `models` and keeps the file whose real rate is closest
-  to `target_bpp` or, `strict`, the largest at or under it (tfci's --target_bpp and
-  --bpp_strict). Returns (image shape, bytes written, index of the model chosen)."""
-  image = data.read_image(source)
-  pixels = image.shape[0] * image.shape[1]
-  payloads = [coding.encode(m, image, dither_seed=dither_seed, coder=coder) for m in models]
-  rates = [8 * len(p) / pixels for p in payloads]
+def _choose(rates, target_bpp, strict):
+  """The index of the rate closest to `target_bpp` or, `strict`, of the largest at or under
+  it (None if none is)."""
   if strict:
     fitting = [i for i, rate in enumerate(rates) if rate <= target_bpp]
-    if not fitting:
-      raise ValueError(f"no model codes {source} at or under {target_bpp} bpp (the smallest "
-                       f"file is {min(rates):.4f} bpp)")
-    chosen = max(fitting, key=lambda i: rates[i])
-  else:
-    chosen = min(range(len(rates)), key=lambda i: abs(rates[i] - target_bpp))
-  write_atomically(destination, payloads[chosen])
-  return image.shape, len(payloads[chosen]), chosen
+    return max(fitting, key=lambda i: rates[i]) if fitting else None
+  return min(range(len(rates)), key=lambda i: abs(rates[i] - target_bpp))
+
+
+def _payloads_near(model, image, target_bpp, **coding_args):
+  """A fixed-rate model's file; for a variable-rate model, the files of a bisection over its
+  rate codes towards `target_bpp` (some 17 encodings), the last two bracketing it."""
+  if not model.variable_rate:
+    return [coding.encode(model, image, **coding_args)]
+  bits = 8.0 / (image.shape[0] * image.shape[1])
+  tried = {}
+
+  def rate(code):
+    tried[code] = coding.encode(model, image, lmbda=model.quantization_step.lmbda(code).numpy(),
+                                **coding_args)
+    return bits * len(tried[code])
+
+  low, high = 0, variable_rate.RATE_CODE_MAX
+  if rate(low) < target_bpp < rate(high):
+    while high - low > 1:
+      middle = (low + high) // 2
+      if rate(middle) <= target_bpp:
+        low = middle
+      else:
+        high = middle
+  return list(tried.values())
+
+
+def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
+                       coder=coding.coders.DEFAULT):
+  """Codes an image file with each of `models` (a variable-rate one at the λ a bisection on
+  the file size finds) and keeps the file whose real rate is closest to `target_bpp` or,
+  `strict`, the largest at or under it (tfci's --target_bpp and --bpp_strict). Returns
+  (image shape, bytes written, index of the model chosen)."""
+  image = data.read_image(source)
+  pixels = image.shape[0] * image.shape[1]
+  candidates = [(index, payload) for index, model in enumerate(models)
+                for payload in _payloads_near(model, image, target_bpp,
+                                              dither_seed=dither_seed, coder=coder)]
+  rates = [8 * len(payload) / pixels for _, payload in candidates]
+  chosen = _choose(rates, target_bpp, strict)
+  if chosen is None:
+    raise ValueError(f"no model codes {source} at or under {target_bpp} bpp (the smallest "
+                     f"file is {min(rates):.4f} bpp)")
+  index, payload = candidates[chosen]
+  write_atomically(destination, payload)
+  return image.shape, len(payload), index
 
 
 def file_fingerprint(source):
@@ -99,6 +135,8 @@ def describe(source):
            f"coder: {bitstream.coder}",
            f"U-Q dither seed: {bitstream.dither_seed}" if bitstream.dither_seed else
            "U-Q dither: no",
+           f"rate code: {bitstream.rate_code} (a variable-rate model's λ)"
+           if bitstream.rate_code is not None else "rate: the model's one λ",
            "entropy parameters: " + ("integer (decodes on any machine)" if bitstream.integer
                                      else "float (the writer's kind of CPU kernels)"),
            f"image: {width}x{height}",
@@ -117,7 +155,11 @@ def describe_model(model, source):
     bitstream = container.unpack(f.read())
   identifier = model.identifier()
   match = coding.fingerprint(identifier) == bitstream.fingerprint
-  return "\n".join([
+  rate = []
+  if match and bitstream.rate_code is not None:
+    lmbda = float(model.quantization_step.lmbda(bitstream.rate_code))
+    rate = [f"coded at λ={lmbda:.6g} (rate code {bitstream.rate_code})"]
+  return "\n".join(rate + [
       "model: " + ", ".join(f"{k}={v}" for k, v in sorted(identifier.items())),
       f"model fingerprint: {coding.fingerprint(identifier).hex()} "
       f"({'wrote this file' if match else 'did NOT write this file'})"])

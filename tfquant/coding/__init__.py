@@ -12,8 +12,11 @@ DEFAULT_MAX_PIXELS = 1 << 26
 
 
 def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT,
-           integer=None):
+           integer=None, lmbda=None):
   """Compresses one H×W×3 uint8 image to container bytes.
+
+  A variable-rate model codes at `lmbda` (within its range; the file records it to 16 bits,
+  `CompressionModel.rate_code`); a fixed-rate model takes none.
 
   With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
   `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records, as it
@@ -21,15 +24,16 @@ def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT
   model's default, see `CompressionModel.integer_coding`).
   """
   integer = model.integer_coding(integer)
+  rate_code = model.rate_code(lmbda)
   image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder,
-                                                    integer=integer)
+                                                    integer=integer, rate_code=rate_code)
   symbol_checksum, side_info_checksum = (int(v) for v in checksums.numpy())
   return pack(Bitstream(fingerprint(identifier or model.identifier()),
                         tuple(int(v) for v in image_shape.numpy()),
                         tuple(s.numpy()[0] for s in strings), symbol_checksum, coder,
                         dither_seed,
                         side_info_checksum if container.side_info_bytes(len(strings)) else None,
-                        integer))
+                        integer, rate_code))
 
 
 def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
@@ -51,13 +55,17 @@ def decode(model, data, identifier=None, max_pixels=DEFAULT_MAX_PIXELS):
   if bitstream.integer and not model.has_integer_parameters:
     raise BitstreamError(f"Bitstream says integer entropy parameters chose its tables; this "
                          f"{model.arch} has none (a damaged or forged header).")
+  if (bitstream.rate_code is None) == model.variable_rate:
+    raise BitstreamError(f"Bitstream {'lacks' if model.variable_rate else 'has'} a rate code; "
+                         f"this {model.arch} is a {'variable' if model.variable_rate else 'fixed'}"
+                         "-rate model (a damaged or forged header).")
   strings = [tf.constant([s]) for s in bitstream.strings]
   side_info = bitstream.side_info_checksum
   checksums = [bitstream.symbol_checksum, -1 if side_info is None else side_info]
   try:
     return model.decompress(tf.constant([height, width], tf.int32), checksums, *strings,
                             dither_seed=bitstream.dither_seed, coder=bitstream.coder,
-                            integer=bitstream.integer).numpy()
+                            integer=bitstream.integer, rate_code=bitstream.rate_code).numpy()
   except (tf.errors.InvalidArgumentError, tf.errors.OutOfRangeError) as error:
     raise BitstreamError(f"Decoding failed: the strings are damaged "
                          f"({error.message.splitlines()[0]}).") from None

@@ -1,6 +1,7 @@
 """Compress images to .tfq files and back with a trained tfquant model.
 
   bin/codec compress   --model=RUN [--coder=tfc|tf] [--dither] in.png out.tfq
+  bin/codec compress   --model=VARIABLE_RATE_RUN --lambda=0.01 in.png out.tfq
   bin/codec compress   --model=DIR_OF_MODELS --target_bpp=0.3 [--bpp_strict] in.png out.tfq
   bin/codec decompress [--model=RUN_OR_DIR] [--max_pixels=N] in.tfq out.png
   bin/codec info [--model=RUN] in.tfq
@@ -22,8 +23,12 @@ flags.DEFINE_multi_string(
     "model", None, "A training run (or its best/, checkpoints/ckpt-N), a saved model, zoo:NAME, "
     "or a directory of these; zoo: is every zoo model, zoo:PATTERN those it matches; repeatable. compress --target_bpp chooses among them; decompress "
     "takes the one whose fingerprint the file carries (default: any zoo model).")
-flags.DEFINE_float("target_bpp", None, "compress: code with every --model and keep the file "
-                   "whose real rate is closest to this (bits per pixel, header included).")
+flags.DEFINE_float("target_bpp", None, "compress: code with every --model (a variable-rate "
+                   "one at the λ a bisection finds) and keep the file whose real rate is "
+                   "closest to this (bits per pixel, header included).")
+if "lambda" not in flags.FLAGS:  # bin/train's flag of the same meaning, both loaded in tests
+  flags.DEFINE_float("lambda", None, "compress with a variable-rate model: the λ to code at, "
+                     "within the model's range.")
 flags.register_validator("target_bpp", lambda value: value is None or 0 < value < math.inf,
                         "--target_bpp must be a positive number of bits per pixel")
 flags.DEFINE_boolean("bpp_strict", False, "compress --target_bpp: the largest file at or under "
@@ -48,6 +53,10 @@ def main(argv):
     raise app.UsageError(f"{command} takes {COMMANDS[command]} path(s), got {len(paths)}")
   if FLAGS.bpp_strict and FLAGS.target_bpp is None:
     raise app.UsageError("--bpp_strict chooses by --target_bpp, which is not given")
+  lmbda = FLAGS["lambda"].value
+  if lmbda is not None and (command != "compress" or FLAGS.target_bpp is not None):
+    raise app.UsageError("--lambda is compress's λ for a variable-rate model, without "
+                         "--target_bpp (which finds the λ itself)")
   if command == "decompress" and not paths[1].lower().endswith(".png"):
     raise app.UsageError(f"decompress writes PNG; name the output .png, not {paths[1]!r}")
   import tensorflow as tf
@@ -78,7 +87,7 @@ def main(argv):
       raise app.UsageError("several models: give --target_bpp to choose among them")
     else:
       shape, size = files.compress_file(load(paths_of_models[0]), *paths, dither_seed=seed,
-                                        coder=FLAGS.coder)
+                                        coder=FLAGS.coder, lmbda=lmbda)
     print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
           f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
   except tf.errors.ResourceExhaustedError:

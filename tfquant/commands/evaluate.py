@@ -35,6 +35,8 @@ flags.DEFINE_string("reconstructions", None, "Folder for the decoded images.")
 flags.DEFINE_string("plot", None, "Plot the given result files into this PNG/SVG.")
 flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "Entropy coder for a tfquant model: tfc "
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS).")
+flags.DEFINE_list("rates", None, "A variable-rate model's λ values, or how many spaced evenly "
+                  "in log λ over its range (default 6); one RD curve.")
 FLAGS = flags.FLAGS
 
 
@@ -59,10 +61,26 @@ def _codecs(evaluate, train):
       raise app.UsageError(f"--qualities takes {'numbers' if kind is float else 'integers'} "
                            f"separated by commas, got {','.join(FLAGS.qualities)!r}") from None
     return [evaluate.PillowCodec(FLAGS.baseline, q) for q in qualities]
-  return [evaluate.SavedModelCodec(path)
-          if os.path.exists(os.path.join(path, "saved_model.pb")) else
-          evaluate.ModelCodec(train.load_model(path), coder=FLAGS.coder)
-          for path in model_specs()]
+  rates = _rates()
+  found = []
+  for path in model_specs():
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+      found.append(evaluate.SavedModelCodec(path))
+    else:
+      found += evaluate.ModelCodec.at_rates(train.load_model(path), rates, coder=FLAGS.coder)
+  return found
+
+
+def _rates():
+  """--rates: a count (one integer) or λ values."""
+  values = FLAGS.rates or ["6"]
+  try:
+    if len(values) == 1 and values[0].isdigit() and int(values[0]) >= 1:
+      return int(values[0])
+    return [float(v) for v in values]
+  except ValueError:
+    raise app.UsageError(f"--rates takes a count or λ values separated by commas, got "
+                         f"{','.join(values)!r}") from None
 
 
 def model_specs():

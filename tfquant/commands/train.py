@@ -2,6 +2,7 @@
 
   bin/train --arch=cheng2020 --ent_quant=universal --dec_quant=dsq --lambda=0.0067 \\
       --train_glob='photos/*.png' --train_dir=runs/x [--config=balle2018]
+  bin/train --arch=balle2018 --lambda=0.0018 --lambda_max=0.0483 ...   (one model, every rate)
 
 Every field of tfquant.train.TrainConfig is a flag; flags you give override --config, which
 overrides the defaults. Nested settings: --set=quantizer_params.dsq.learnable=true
@@ -29,6 +30,8 @@ HELP = {
     "z_dec_quant": "hyper-latent z's decoder quantizer; default: --dec_quant",
     "lmbda": "rate-distortion weight λ: loss = λ·MSE (0-255 scale) + bpp, as TFC and "
              "CompressAI",
+    "lmbda_max": "a variable-rate model: λ from --lambda to this, drawn log-uniformly per "
+                 "example, each coded at its own quantization step",
     "distortion": "mse or ms-ssim; default: the model's (mse)",
     "context": "minnen2018 / cheng2020 context model: none, serial or checkerboard",
     "strategy": f"tf.distribute strategy: {', '.join(train.STRATEGIES)}",
@@ -63,7 +66,7 @@ HELP = {
     "max_nonfinite_steps": "non-finite steps in a row that stop the run",
     "init_from": "a run, checkpoint or saved model (zoo:NAME) whose weights start a new run",
 }
-FLAG_NAMES = {"lmbda": "lambda"}  # TrainConfig's field (λ is a Python keyword): the flag
+FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max"}  # TrainConfig's field (λ is a Python keyword): the flag
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:

@@ -11,7 +11,7 @@ import tensorflow as tf
 from tfquant import quantizers
 from tfquant.coding import coders, container, crc
 from tfquant.coding.container import BitstreamError
-from tfquant.models import layers, tiles
+from tfquant.models import layers, tiles, variable_rate
 
 MS_SSIM_MIN_SIDE = 161  # tf.image.ssim_multiscale: an 11-tap window at the 5th scale (1/16)
 
@@ -60,6 +60,9 @@ class CompressionModel(tf.keras.Model):
   transform's outputs there depend on, the overlap of the coding tiles (`tiles.apply`; tests
   measure them).
 
+  `lmbda` is one λ, or a range (low, high) for a variable-rate model (`variable_rate`): then
+  `call`, `compress` and `decompress` take a λ in that range (training draws one per example).
+
   `call(x, training)` is the training objective; `compress`/`decompress` code for real.
   """
 
@@ -73,7 +76,12 @@ class CompressionModel(tf.keras.Model):
     super().__init__(name=self.arch, **kwargs)
     if distortion not in ("mse", "ms-ssim"):
       raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}.")
-    self.lmbda = float(lmbda)
+    if isinstance(lmbda, (list, tuple)):
+      self.lmbda = [float(v) for v in lmbda]
+      self.quantization_step = variable_rate.QuantizationStep(self.lmbda)
+    else:
+      self.lmbda = float(lmbda)
+      self.quantization_step = None
     self.distortion = distortion
     self.options = dict(options, lmbda=self.lmbda, distortion=distortion)
     self._graphs = _GraphCache()
@@ -82,6 +90,23 @@ class CompressionModel(tf.keras.Model):
   def latent_codecs(self):
     """{name: codec} for every latent that is range coded (one string each)."""
     return self.entropy.latent_codecs
+
+  @property
+  def variable_rate(self):
+    return self.quantization_step is not None
+
+  def rate_code(self, lmbda):
+    """The code a file records for `lmbda` (a variable-rate model's; see `variable_rate`),
+    or None for a fixed-rate model, which takes no λ."""
+    if not self.variable_rate:
+      if lmbda is not None:
+        raise ValueError(f"This {self.arch} was trained for one λ ({self.lmbda:g}); only a "
+                         "variable-rate model takes a λ.")
+      return None
+    if lmbda is None:
+      raise ValueError(f"This variable-rate {self.arch} needs a λ in "
+                       f"[{self.lmbda[0]:g}, {self.lmbda[1]:g}].")
+    return self.quantization_step.code(lmbda)
 
   @property
   def num_strings(self):
@@ -139,12 +164,25 @@ class CompressionModel(tf.keras.Model):
       return self.stride * math.ceil(MS_SSIM_MIN_SIDE / self.stride)
     return self.stride
 
-  def call(self, x, training=None, step=None):
-    """x: float images in [0, 1], NHWC. Returns the loss terms and the reconstruction."""
+  def call(self, x, training=None, step=None, lmbda=None):
+    """x: float images in [0, 1], NHWC. Returns the loss terms and the reconstruction.
+
+    A variable-rate model's `lmbda` is one λ or one per example; by default, in training, λ
+    drawn log-uniformly per example, else the range's geometric middle."""
     x = tf.cast(x, self.compute_dtype)
     shape = tf.shape(x)
     y = self.analysis(pad_to_multiple(x, self.stride))
-    y_dec, bits = self.entropy(y, training=training, step=step)
+    if self.variable_rate:
+      if lmbda is None:
+        lmbda = (self.quantization_step.sample(shape[0]) if training else
+                 tf.constant(math.sqrt(self.lmbda[0] * self.lmbda[1])))
+      lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), shape[:1])
+      y = tf.cast(y, tf.float32)
+      quantization_step = self.quantization_step(y, lmbda)
+      y_dec, bits = self.entropy(y / quantization_step, training=training, step=step)
+      y_dec = tf.cast(y_dec * quantization_step, self.compute_dtype)
+    else:
+      y_dec, bits = self.entropy(y, training=training, step=step)
     x_hat = self.synthesis(y_dec)[:, :shape[1], :shape[2], :]
 
     x = tf.cast(x, tf.float32)
@@ -158,9 +196,19 @@ class CompressionModel(tf.keras.Model):
     else:
       result["ms_ssim"] = tf.reduce_mean(tf.image.ssim_multiscale(x, x_hat, 1.0))
       distortion = 1.0 - result["ms_ssim"]
-    result["loss"] = self.lmbda * distortion + result["bpp"]
+    if self.variable_rate:  # λ·D + R per example
+      per_image = [tf.reduce_sum(b, axis=tf.range(1, tf.rank(b))) for b in bits.values()]
+      rate = tf.add_n(per_image) / tf.cast(shape[1] * shape[2], tf.float32)
+      result["loss"] = tf.reduce_mean(lmbda * self._distortion_per_image(x, x_hat) + rate)
+    else:
+      result["loss"] = self.lmbda * distortion + result["bpp"]
     result["x_hat"] = x_hat
     return result
+
+  def _distortion_per_image(self, x, x_hat):
+    if self.distortion == "mse":
+      return tf.reduce_mean(tf.math.squared_difference(255.0 * x, 255.0 * x_hat), [1, 2, 3])
+    return 1.0 - tf.image.ssim_multiscale(x, x_hat, 1.0)
 
   def weights_hash(self):
     """SHA-256 (first 16 hex digits) of every variable, range-coding tables included."""
@@ -181,7 +229,9 @@ class CompressionModel(tf.keras.Model):
       return "/".join(quantizers.canonical_name(options[f"{prefix}{role}_quant"]["name"])
                       for role in ("ent", "dec"))
 
-    identifier = {"arch": self.arch, "lmbda": repr(options["lmbda"]), "quant": pair(""),
+    lmbda = ("/".join(repr(v) for v in self.lmbda) if self.variable_rate else
+             repr(options["lmbda"]))
+    identifier = {"arch": self.arch, "lmbda": lmbda, "quant": pair(""),
                   "weights": self.weights_hash()}
     if "z_ent_quant" in options and pair("z_") != identifier["quant"]:
       identifier["z_quant"] = pair("z_")
@@ -208,9 +258,13 @@ class CompressionModel(tf.keras.Model):
       raise ValueError("Dithered coding needs U-Q ('universal') as y's decoder quantizer.")
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
-  def compress(self, image, dither_seed=None, coder=coders.DEFAULT, integer=None):
+  def compress(self, image, dither_seed=None, coder=coders.DEFAULT, integer=None,
+               rate_code=None):
     """Codes one H×W×3 uint8 image. Returns (image shape, checksums, *strings) as tensors;
     the checksums are `symbol_checksums`.
+
+    A variable-rate model codes at `rate_code` (`rate_code(λ)`), which `decompress` must be
+    given too; a fixed-rate model takes none.
 
     With `dither_seed` (2 ints; see `dither`) y is coded with U-Q's dither, and the same seed
     must be given to `decompress`; `coder` is the entropy coder back-end ("tfc" or "tf");
@@ -220,11 +274,12 @@ class CompressionModel(tf.keras.Model):
     image = as_rgb(tf.convert_to_tensor(image))
     if image.dtype != tf.uint8:
       raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
+    rate = self._rate_inputs(rate_code)
     return self._graph("compress", coder, dither_seed is not None, self.integer_coding(integer))(
-        image, self._dither_value(dither_seed))
+        image, self._dither_value(dither_seed), *rate)
 
   def decompress(self, image_shape, checksums, *strings, dither_seed=None,
-                 coder=coders.DEFAULT, integer=None):
+                 coder=coders.DEFAULT, integer=None, rate_code=None):
     """Inverse of `compress`: returns the H×W×3 uint8 reconstruction. Raises
     `BitstreamError` when the decoded symbols fail `checksums` (damaged strings, a forged
     shape, or a decoder that drifted from its encoder; a side-information check of −1 is
@@ -235,7 +290,8 @@ class CompressionModel(tf.keras.Model):
     checksums = tf.constant(checksums, tf.int64) if not tf.is_tensor(checksums) else checksums
     image, actual, ok = self._graph("decompress", coder, dither_seed is not None,
                                     self.integer_coding(integer))(
-        self._dither_value(dither_seed), image_shape, checksums, *strings)
+        self._dither_value(dither_seed), *self._rate_inputs(rate_code), image_shape, checksums,
+        *strings)
     expected = [int(v) for v in checksums.numpy()]
     if expected[1] >= 0 and int(actual[1]) != expected[1]:
       raise BitstreamError(f"Decoded side information fails its check ({int(actual[1]):04x}, "
@@ -256,16 +312,17 @@ class CompressionModel(tf.keras.Model):
     dither, with integer or float entropy parameters."""
     key = (kind, coders.check(coder), dithered, integer)
     if key not in self._graphs.functions:
+      rate = [tf.TensorSpec([], tf.int32)] if self.variable_rate else []
       if kind == "compress":
-        signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)]
-        function = functools.partial(self.compress_tensors, coder=coder, dithered=dithered,
-                                     integer=integer)
+        signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)
+                     ] + rate
+        function = self.compress_tensors
       else:
-        signature = [tf.TensorSpec([], tf.float32), tf.TensorSpec([2], tf.int32),
-                     tf.TensorSpec([2], tf.int64)] + [
-                         tf.TensorSpec([1], tf.string)] * self.num_strings
-        function = functools.partial(self.decompress_tensors, coder=coder, dithered=dithered,
-                                     integer=integer)
+        signature = [tf.TensorSpec([], tf.float32)] + rate + [
+            tf.TensorSpec([2], tf.int32), tf.TensorSpec([2], tf.int64)] + [
+                tf.TensorSpec([1], tf.string)] * self.num_strings
+        function = self.decompress_tensors
+      function = functools.partial(function, coder=coder, dithered=dithered, integer=integer)
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
       graph = tf.function(function, input_signature=signature, autograph=False)
@@ -277,60 +334,94 @@ class CompressionModel(tf.keras.Model):
   def _dither_value(self, seed):
     return tf.constant(0.0) if seed is None else self.dither(seed)
 
+  def _rate_inputs(self, rate_code):
+    """The graphs' rate input: [code] for a variable-rate model, [] for a fixed-rate one."""
+    if not self.variable_rate:
+      if rate_code is not None:
+        raise ValueError(f"This {self.arch} was trained for one λ: it takes no rate code.")
+      return []
+    if rate_code is None or not 0 <= int(rate_code) <= variable_rate.RATE_CODE_MAX:
+      raise ValueError(f"This variable-rate {self.arch} needs a rate code (`rate_code(λ)`), "
+                       f"got {rate_code!r}.")
+    return [tf.constant(int(rate_code), tf.int32)]
+
+  def _checked_header(self, image_shape, rate_code):
+    """What the checksums cover before the symbols: the image's height and width, and a
+    variable-rate file's rate code (a forged one changes every pixel)."""
+    if rate_code is None:
+      return image_shape
+    return tf.concat([tf.cast(image_shape, tf.int32), tf.reshape(rate_code, [1])], 0)
+
+  def _quantization_step(self, latent, rate_code):
+    return self.quantization_step(latent, self.quantization_step.lmbda(rate_code))
+
   @staticmethod
-  def symbol_checksum(image_shape, symbols):
-    """CRC-32 (int64) of the image's height and width, then every latent's symbols (int32, in
-    string order, C order within): a forged shape that maps to the same latents fails too."""
-    return crc.crc32_int32(tf.concat([tf.cast(image_shape, tf.int32)] +
+  def symbol_checksum(header, symbols):
+    """CRC-32 (int64) of the header's integers (`_checked_header`: the image's height and
+    width, ...), then every latent's symbols (int32, in string order, C order within): a
+    forged shape that maps to the same latents fails too."""
+    return crc.crc32_int32(tf.concat([tf.cast(header, tf.int32)] +
                                      [tf.reshape(s, [-1]) for s in symbols], 0))
 
   @classmethod
-  def side_info_checksum(cls, image_shape, side_symbols):
+  def side_info_checksum(cls, header, side_symbols):
     """The container's side-information check: the low 16 bits of `symbol_checksum` over the
     latents after the first (z), which are decoded first and predict the first (y)."""
-    return tf.bitwise.bitwise_and(cls.symbol_checksum(image_shape, side_symbols),
+    return tf.bitwise.bitwise_and(cls.symbol_checksum(header, side_symbols),
                                   container.SIDE_INFO_MASK)
 
   @classmethod
-  def symbol_checksums(cls, image_shape, symbols):
+  def symbol_checksums(cls, header, symbols):
     """int64 [2]: `symbol_checksum` of every latent, and `side_info_checksum` (−1 for a model
     with one latent, which has no side information)."""
-    side = (cls.side_info_checksum(image_shape, symbols[1:]) if len(symbols) > 1 else
+    side = (cls.side_info_checksum(header, symbols[1:]) if len(symbols) > 1 else
             tf.constant(-1, tf.int64))
-    return tf.stack([cls.symbol_checksum(image_shape, symbols), side])
+    return tf.stack([cls.symbol_checksum(header, symbols), side])
 
-  def compress_tensors(self, image, dither=0.0, coder=coders.DEFAULT, dithered=False,
-                       integer=False):
+  def compress_tensors(self, image, dither=0.0, rate_code=None, coder=coders.DEFAULT,
+                       dithered=False, integer=False):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
-    (image shape, checksums, *strings) for a uint8 H×W×3 `image`."""
+    (image shape, checksums, *strings) for a uint8 H×W×3 `image` (and a variable-rate
+    model's int32 `rate_code`)."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
     y = tiles.apply(self.analysis, pad_to_multiple(x, self.stride), self.analysis_margin,
                     self.latent_strides["y"], 1, self.compute_dtype)
+    if self.variable_rate:
+      y = tf.cast(y, tf.float32)
+      y /= self._quantization_step(y, rate_code)
     strings, symbols = self.entropy.compress(y, coder=coder, dither=dither if dithered else None,
                                              integer=integer)
     image_shape = tf.shape(image)[:2]
-    return (image_shape, self.symbol_checksums(image_shape, symbols)) + tuple(strings)
+    header = self._checked_header(image_shape, rate_code)
+    return (image_shape, self.symbol_checksums(header, symbols)) + tuple(strings)
 
-  def decompress_tensors(self, dither, image_shape, checksums, *strings, coder=coders.DEFAULT,
-                         dithered=False, integer=False):
+  def decompress_tensors(self, dither, *inputs, coder=coders.DEFAULT, dithered=False,
+                         integer=False):
     """`decompress` in TensorFlow ops: (uint8 image, the decoded symbols' checksums, ok). The
     caller refuses the result unless ok and the checksums are `checksums`. The costly parts
     run only for strings that pass the checks before them: y's decoder only when the side
     information passes its check (`checksums[1]`, skipped when −1), the synthesis transform
-    only when every symbol passes (an empty image otherwise)."""
+    only when every symbol passes (an empty image otherwise).
+
+    `inputs`: a variable-rate model's int32 rate code, then the image shape, the checksums
+    and the strings."""
+    rate_code = inputs[0] if self.variable_rate else None
+    image_shape, checksums, *strings = inputs[1:] if self.variable_rate else inputs
+    header = self._checked_header(image_shape, rate_code)
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
 
     def accept_side_info(side_symbols):
-      actual = self.side_info_checksum(image_shape, side_symbols)
+      actual = self.side_info_checksum(header, side_symbols)
       return (checksums[1] < 0) | tf.equal(actual, checksums[1])
 
     y_hat, symbols, ok = self.entropy.decompress(
         list(strings), padded // self.latent_strides["y"], coder=coder,
         dither=dither if dithered else None, integer=integer, accept_side_info=accept_side_info)
-    actual = self.symbol_checksums(image_shape, symbols)
+    actual = self.symbol_checksums(header, symbols)
 
     def reconstruct():
-      pixels = tiles.apply(self.synthesis, tf.cast(y_hat, self.compute_dtype),
+      latent = y_hat * self._quantization_step(y_hat, rate_code) if self.variable_rate else y_hat
+      pixels = tiles.apply(self.synthesis, tf.cast(latent, self.compute_dtype),
                            self.synthesis_margin, 1, self.latent_strides["y"], tf.uint8,
                            finish=tiles.to_pixels)
       return pixels[0, :image_shape[0], :image_shape[1], :]

@@ -25,6 +25,7 @@ class TrainConfig:
   z_dec_quant: str = None  # defaults to dec_quant
   quantizer_params: dict = dataclasses.field(default_factory=dict)  # {name: {param: value}}
   lmbda: float = 0.01
+  lmbda_max: float = None  # a variable-rate model over λ ∈ [lmbda, lmbda_max]
   num_filters: int = 128
   latent_filters: int = None
   context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
@@ -87,6 +88,9 @@ class TrainConfig:
         problems.append(f"--{field} must be positive, got {getattr(self, field)}")
     if not (0 < self.lmbda < math.inf and 0 < self.lr < math.inf):
       problems.append(f"--lambda and --lr must be positive numbers, got {self.lmbda}, {self.lr}")
+    if self.lmbda_max is not None and not self.lmbda < self.lmbda_max < math.inf:
+      problems.append(f"--lambda_max must be above --lambda, got {self.lmbda_max} "
+                      f"(--lambda={self.lmbda})")
     for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
       value = getattr(self, field)
       if value is not None and not 0 <= value <= 1:
@@ -129,7 +133,8 @@ class TrainConfig:
     return {"name": canonical, **params}
 
   def model_options(self):
-    options = dict(num_filters=self.num_filters, lmbda=self.lmbda, **self.arch_options)
+    lmbda = self.lmbda if self.lmbda_max is None else [self.lmbda, self.lmbda_max]
+    options = dict(num_filters=self.num_filters, lmbda=lmbda, **self.arch_options)
     if self.latent_filters is not None:
       options["latent_filters"] = self.latent_filters
     if self.context is not None:

@@ -19,7 +19,7 @@ CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"
 # What a run *is*: changing one of these on resume would mix two runs in one directory.
 IDENTITY = ("arch", "num_filters", "latent_filters", "context", "distortion", "ent_quant",
-            "dec_quant", "z_ent_quant", "z_dec_quant", "lmbda", "arch_options")
+            "dec_quant", "z_ent_quant", "z_dec_quant", "lmbda", "lmbda_max", "arch_options")
 
 
 @contextlib.contextmanager

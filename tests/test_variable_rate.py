@@ -1,0 +1,179 @@
+"""One model, every rate: the quantization step Δ(λ), its training, its files."""
+
+import dataclasses
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfquant import coding, data, evaluate, files, models, train
+from tfquant.coding import BitstreamError, coders, container
+from tfquant.models import variable_rate
+from tests.helpers import sample_image, tiny
+
+SAMPLES = os.path.join(data.sample_dir(), "*.png")
+RANGE = (0.002, 0.05)
+CASES = [("balle2017", {}), ("balle2018", {}), ("minnen2018", {"context": "checkerboard"}),
+         ("cheng2020", {"context": "serial"})]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[arch for arch, _ in CASES])
+def model(request):
+  arch, options = request.param
+  tf.random.set_seed(0)
+  model = models.create(arch, ent_quant="noise", dec_quant="ste", lmbda=list(RANGE),
+                        **tiny(arch), **options)
+  dataset = data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0)
+  train.fit(model, dataset, 40, learning_rate=2e-3)
+  model.finalize()
+  return model
+
+
+def hard_forward_at(model, image, lmbda):
+  """The hard-quantized forward pass at the λ a file records for `lmbda`."""
+  recorded = model.quantization_step.lmbda(model.rate_code(lmbda))
+  x = tf.constant(image[None], tf.float32) / 255.0
+  x_hat = model(x, training=False, lmbda=recorded)["x_hat"][0]
+  return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8).numpy()
+
+
+@pytest.mark.parametrize("coder", coders.NAMES)
+def test_every_rate_decodes_bit_exactly_and_costs_more_bits_with_lambda(model, coder):
+  if model.arch == "cheng2020" and coder == "tf":
+    pytest.skip("serial coding's one path, the other coder (test_context_models has both)")
+  image = sample_image(64, 96)
+  sizes = []
+  for lmbda in (RANGE[0], 0.007, RANGE[1]):
+    payload = coding.encode(model, image, coder=coder, lmbda=lmbda)
+    np.testing.assert_array_equal(coding.decode(model, payload),
+                                  hard_forward_at(model, image, lmbda))
+    sizes.append(len(payload))
+  assert sizes[0] <= sizes[1] <= sizes[2] and sizes[0] < sizes[2], sizes
+  fixed_header = 31 if model.num_strings > 1 else 28  # a fixed-rate file's, + 2 bytes
+  assert container.overhead(payload) <= fixed_header + 2
+
+
+def test_the_step_is_learned_at_anchors_and_interpolated_in_log_lambda():
+  step = variable_rate.QuantizationStep(RANGE, anchors=3)
+  latent = tf.zeros([1, 2, 2, 4])
+  step(latent, tf.constant([RANGE[0]]))
+  step.log_step.assign(tf.math.log([[1.0, 2, 4, 8], [2, 2, 2, 2], [4, 1, 1, 1]]))
+  middle = math.sqrt(RANGE[0] * RANGE[1])
+  quarter = RANGE[0] * (RANGE[1] / RANGE[0]) ** 0.25
+  got = step(latent, tf.constant([RANGE[0], middle, quarter, RANGE[1], 1.0])).numpy()[:, 0, 0]
+  np.testing.assert_allclose(got[:4], [[1, 2, 4, 8], [2, 2, 2, 2],
+                                       np.sqrt([2, 4, 8, 16]), [4, 1, 1, 1]], rtol=1e-5)
+  np.testing.assert_allclose(got[4], [4, 1, 1, 1], rtol=1e-6)  # clipped to the range
+  for lmbda in (RANGE[0], 0.0031, middle, RANGE[1]):
+    code = step.code(lmbda)
+    assert abs(float(step.lmbda(code)) / lmbda - 1) < 1e-4
+    assert step.code(float(step.lmbda(code))) == code
+  with pytest.raises(ValueError, match="outside this model's range"):
+    step.code(0.06)
+
+
+def test_initial_steps_follow_one_over_root_lambda():
+  step = variable_rate.QuantizationStep(RANGE)
+  low, high = step(tf.zeros([1, 1, 1, 2]), tf.constant(RANGE)).numpy()[:, 0, 0, 0]
+  assert abs(low / high - math.sqrt(RANGE[1] / RANGE[0])) < 1e-4
+
+
+def test_loss_is_lambda_times_distortion_plus_rate_per_example(model):
+  image = tf.constant(np.stack([sample_image(64, 64), sample_image(64, 64, index=1)]),
+                      tf.float32) / 255.0
+  lmbdas = tf.constant([RANGE[0], RANGE[1]])
+  together = model(image, training=False, lmbda=lmbdas)
+  alone = [model(image[i:i + 1], training=False, lmbda=lmbdas[i:i + 1]) for i in range(2)]
+  np.testing.assert_allclose(float(together["loss"]),
+                             np.mean([float(a["loss"]) for a in alone]), rtol=1e-5)
+  for a, lmbda in zip(alone, (RANGE[0], RANGE[1])):
+    np.testing.assert_allclose(float(a["loss"]), lmbda * float(a["mse"]) + float(a["bpp"]),
+                               rtol=1e-5)
+
+
+def test_files_carry_the_rate_inside_their_checks(model):
+  image = sample_image(64, 64)
+  payload = coding.encode(model, image, lmbda=0.01)
+  assert payload[4] == container.RATE_VERSION
+  parsed = container.unpack(payload)
+  assert parsed.rate_code == model.rate_code(0.01)
+  # A forged rate code under a recomputed file CRC: the symbol checksum covers it.
+  forged = container.pack(dataclasses.replace(parsed, rate_code=parsed.rate_code + 1))
+  with pytest.raises(BitstreamError, match="checksum|side information"):
+    coding.decode(model, forged)
+  without = container.pack(dataclasses.replace(parsed, rate_code=None))
+  with pytest.raises(BitstreamError, match="lacks a rate code"):
+    coding.decode(model, without)
+  # The rate flag in a version 3 header is refused.
+  body = bytearray(payload[:-4])
+  body[4] = container.VERSION
+  with pytest.raises(BitstreamError, match="rate code flag"):
+    container.unpack(bytes(body) + zlib.crc32(bytes(body)).to_bytes(4, "big"))
+  with pytest.raises(ValueError, match="needs a λ"):
+    coding.encode(model, image)
+
+
+def test_fixed_rate_models_take_no_lambda_and_write_version_3():
+  model = models.create("balle2018", **tiny("balle2018"))
+  model.finalize()
+  payload = coding.encode(model, sample_image(64, 64))
+  assert payload[4] == container.VERSION and container.unpack(payload).rate_code is None
+  with pytest.raises(ValueError, match="trained for one λ"):
+    coding.encode(model, sample_image(64, 64), lmbda=0.01)
+
+
+def test_target_bpp_bisects_the_rate(model, tmp_path):
+  if model.arch != "balle2018":
+    pytest.skip("one architecture shows the search")
+  source = str(tmp_path / "in.png")
+  files.write_atomically(source, files.png_bytes(sample_image(128, 128)))
+  low = 8 * len(coding.encode(model, sample_image(128, 128), lmbda=RANGE[0])) / 128**2
+  high = 8 * len(coding.encode(model, sample_image(128, 128), lmbda=RANGE[1])) / 128**2
+  target = math.sqrt(low * high)
+  for strict in (False, True):
+    _, size, _ = files.compress_to_target([model], source, str(tmp_path / "out.tfq"), target,
+                                          strict)
+    assert abs(8 * size / 128**2 / target - 1) < 0.02, (8 * size / 128**2, target)
+    assert not strict or 8 * size / 128**2 <= target
+
+
+def test_training_a_variable_rate_run_resumes_and_starts_from_a_fixed_rate_one(tmp_path):
+  common = dict(arch="balle2018", batch_size=2, patch_size=64, lr=1e-3, train_glob=SAMPLES,
+                checkpoint_every=5, summary_every=5, **tiny("balle2018"))
+  fixed = train.train(train.resolve_config(overrides=dict(
+      common, steps=5, train_dir=str(tmp_path / "fixed"))), progress=False)
+  config = train.resolve_config(overrides=dict(
+      common, steps=5, lmbda=RANGE[0], lmbda_max=RANGE[1], train_dir=str(tmp_path / "vr"),
+      init_from=str(tmp_path / "fixed")))
+  first = train.Trainer(config)
+  first.restore()
+  np.testing.assert_array_equal(first.model.synthesis.variables[0].numpy(),
+                                fixed.model.synthesis.variables[0].numpy())
+  trainer = train.train(config, progress=False)
+  assert trainer.model.variable_rate and trainer.step == 5
+  config = dataclasses.replace(config, steps=8)
+  resumed = train.train(config, progress=False)
+  assert resumed.step == 8
+  loaded = models.load(str(tmp_path / "vr"))
+  assert loaded.lmbda == list(RANGE)
+  with pytest.raises(ValueError, match="lambda_max must be above"):
+    train.resolve_config(overrides=dict(common, lmbda=0.01, lmbda_max=0.005,
+                                        train_dir=str(tmp_path / "bad")))
+
+
+def test_evaluate_sweeps_one_model_into_one_curve(model):
+  if model.arch != "balle2018":
+    pytest.skip("one architecture shows the sweep")
+  paths = data.image_paths(data.sample_dir())[:1]
+  points = [evaluate.evaluate(codec, paths, estimate=True)
+            for codec in evaluate.ModelCodec.at_rates(model, 3)]
+  assert [p["settings"]["lmbda"] for p in points] == pytest.approx(
+      [RANGE[0], math.sqrt(RANGE[0] * RANGE[1]), RANGE[1]], rel=1e-4)
+  (curve,) = evaluate.curves(points).values()
+  rates = [p["mean"]["bpp"] for p in points]
+  assert len(curve) == 3 and rates == sorted(rates) and rates[0] < rates[-1]
+  assert [c.settings["lmbda"] for c in evaluate.ModelCodec.at_rates(model, [0.01])] == [
+      pytest.approx(0.01, rel=1e-4)]

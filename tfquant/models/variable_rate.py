@@ -1,0 +1,86 @@
+"""Variable rate from one model: a quantization step Δ(λ) for each channel of y.
+
+::
+
+    x ──► g_a ──► y ──► ÷Δ(λ) ──► [latent codec] ──► ŷ ──► ×Δ(λ) ──► g_s ──► x̂
+                                                   │
+                              bits ◄───────────────┘      loss = mean over the batch of λ·D + R
+
+Every quantizer, its training approximation included, acts on y/Δ: bins of width Δ on y, so
+AUN-Q's noise, U-Q's dither, DS-Q's curve, ... all scale with the step, and the entropy codec
+(hyper branch and context included) models the scaled latent. The decoder needs only Δ, from
+the λ the file records. Δ is learned at `anchors` values of λ spaced evenly in log λ over the
+model's range and interpolated linearly in log λ between them (Cui et al., CVPR 2021, gain
+units, with the inverse gain tied to the gain so that Δ is the quantization step), so every λ
+in the range is a rate, and training samples λ log-uniformly over the whole range.
+
+A file stores λ as a 16-bit code, its position in the range in log λ (`RATE_CODE_MAX` + 1
+steps); encoder and decoder both derive Δ from the code.
+"""
+
+import math
+
+import tensorflow as tf
+
+RATE_CODE_MAX = 0xFFFF
+
+
+class QuantizationStep(tf.keras.layers.Layer):
+  """`step(latent, λ)`: Δ(λ) per channel of `latent`, [batch, 1, 1, channels] for λ [batch]
+  (or one λ, [1, 1, 1, channels])."""
+
+  def __init__(self, lmbda_range, anchors=8, **kwargs):
+    super().__init__(**kwargs)
+    low, high = (float(v) for v in lmbda_range)
+    if not 0 < low < high < math.inf:
+      raise ValueError(f"A variable-rate λ range needs 0 < low < high, got {lmbda_range}.")
+    if anchors < 2:
+      raise ValueError(f"A variable-rate model needs at least 2 anchors, got {anchors}.")
+    self.low, self.high, self.anchors = low, high, int(anchors)
+
+  def build(self, latent_shape):
+    # Δ ∝ λ^(-1/2) at the start: uniform quantization's error Δ²/12 falls as 1/λ, as the
+    # distortion at the rate-distortion optimum does; Δ = 1 at the range's geometric middle.
+    positions = tf.linspace(0.0, 1.0, self.anchors)
+    log_steps = -0.5 * (positions - 0.5) * math.log(self.high / self.low)
+    self.log_step = self.add_weight(
+        "log_step", [self.anchors, int(latent_shape[-1])], tf.float32,
+        initializer=lambda shape, dtype: tf.tile(log_steps[:, None], [1, shape[1]]))
+    super().build(latent_shape)
+
+  def position(self, lmbda):
+    """λ's place in the range in log λ, 0 … 1 (clipped)."""
+    lmbda = tf.cast(lmbda, tf.float32)
+    return tf.clip_by_value(tf.math.log(lmbda / self.low) / math.log(self.high / self.low),
+                            0.0, 1.0)
+
+  def call(self, latent, lmbda):
+    del latent  # its channels made the table (`build`)
+    scaled = self.position(tf.reshape(lmbda, [-1])) * (self.anchors - 1)
+    below = tf.minimum(tf.cast(tf.floor(scaled), tf.int32), self.anchors - 2)
+    weight = (scaled - tf.cast(below, tf.float32))[:, None]
+    log_step = ((1.0 - weight) * tf.gather(self.log_step, below) +
+                weight * tf.gather(self.log_step, below + 1))
+    return tf.exp(log_step)[:, None, None, :]
+
+  def sample(self, batch):
+    """λ for each example of a training batch, log-uniform over the range."""
+    return self.low * tf.exp(tf.random.uniform([batch]) * math.log(self.high / self.low))
+
+  def code(self, lmbda):
+    """The 16-bit code of the nearest λ a file can record; λ outside the range is refused."""
+    lmbda = float(lmbda)
+    if not self.low * (1 - 1e-6) <= lmbda <= self.high * (1 + 1e-6):
+      raise ValueError(f"λ={lmbda:g} is outside this model's range "
+                       f"[{self.low:g}, {self.high:g}].")
+    position = math.log(lmbda / self.low) / math.log(self.high / self.low)
+    return min(max(round(position * RATE_CODE_MAX), 0), RATE_CODE_MAX)
+
+  def lmbda(self, code):
+    """The λ a rate code stands for (a tensor, in graph code)."""
+    position = tf.cast(code, tf.float32) / RATE_CODE_MAX
+    return self.low * tf.exp(position * math.log(self.high / self.low))
+
+  def get_config(self):
+    return dict(super().get_config(), lmbda_range=(self.low, self.high),
+                anchors=self.anchors)
