@@ -17,7 +17,8 @@ from tfquant import coding
 from tfquant.coding import container
 
 KINDS = ("bit_flip", "substitution", "truncation", "appended", "random_bytes",
-         "forged_strings", "forged_shape", "forged_string_bytes", "forged_checksum_only")
+         "forged_strings", "forged_shape", "forged_string_bytes", "forged_checksum_only",
+         "forged_rate")
 
 
 def recheck(body):
@@ -63,6 +64,8 @@ def mutate(data, kind, rng):
     return container.pack(_replace(parsed, strings=tuple(strings)))
   if kind == "forged_checksum_only":  # the symbol checksum itself changed
     return container.pack(_replace(parsed, symbol_checksum=rng.randint(2**32, dtype=np.int64)))
+  if kind == "forged_rate":  # another rate code (or one added to a fixed-rate file)
+    return container.pack(_replace(parsed, rate_code=rng.randint(2**16)))
   raise ValueError(kind)
 
 
@@ -101,13 +104,17 @@ def main():
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args()
   from tests.helpers import sample_image, trained
-  model = trained("balle2018", "universal", "dsq")
+  fixed = trained("balle2018", "universal", "dsq")
+  variable = trained("balle2018", "universal", "dsq", lmbda=(0.002, 0.05))
   image = sample_image(48, 80)
   failures = 0
-  for coder in coding.coders.NAMES:
-    data = coding.encode(model, image, coder=coder)
-    counts = run(model, data, args.cases // 2, args.seed)
-    print(f"coder {coder}: {args.cases // 2} cases on a {len(data)}-byte file")
+  for (coder, model, lmbda), cases in zip(
+      [(coder, fixed, None) for coder in coding.coders.NAMES] + [("tfc", variable, 0.01)],
+      (args.cases * 2 // 5, args.cases * 2 // 5, args.cases // 5)):
+    data = coding.encode(model, image, coder=coder, lmbda=lmbda)
+    counts = run(model, data, cases, args.seed)
+    rate = "" if lmbda is None else f" (a variable-rate model at λ={lmbda})"
+    print(f"coder {coder}: {cases} cases on a {len(data)}-byte file{rate}")
     for kind in KINDS:
       print(f"  {kind:22s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts[kind].items())))
       failures += sum(v for k, v in counts[kind].items() if k not in ("refused", "exact"))

@@ -25,10 +25,11 @@ def random_image(height, width, seed=0):
 
 
 @functools.lru_cache(maxsize=None)
-def trained(arch, ent_quant="noise", dec_quant=None, steps=80, **options):
-  """A tiny model trained briefly on sample patches, finalized for coding (cached)."""
+def trained(arch, ent_quant="noise", dec_quant=None, steps=80, lmbda=0.01, **options):
+  """A tiny model trained briefly on sample patches, finalized for coding (cached); `lmbda`
+  a pair for a variable-rate one."""
   tf.random.set_seed(0)
-  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, lmbda=0.01,
+  model = models.create(arch, ent_quant=ent_quant, dec_quant=dec_quant, lmbda=lmbda,
                         **tiny(arch), **options)
   dataset = data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0)
   train.fit(model, dataset, steps, learning_rate=2e-3)

@@ -171,12 +171,14 @@ def test_nonfinite_steps_are_skipped_then_stop_without_saving_nan(tmp_path):
   assert tf.train.latest_checkpoint(os.path.join(config.train_dir, "checkpoints")) is None
 
 
-@pytest.mark.parametrize("arch,precision", [("balle2017", "float32"), ("balle2018", "float32"),
-                                            ("balle2018", "mixed_bfloat16")])
-def test_every_quantizer_trains_without_nan(arch, precision):
+@pytest.mark.parametrize("arch,precision,lmbda_max", [
+    ("balle2017", "float32", None), ("balle2018", "float32", None),
+    ("balle2018", "mixed_bfloat16", None), ("balle2018", "float32", 0.05)])
+def test_every_quantizer_trains_without_nan(arch, precision, lmbda_max):
   batch = fixed_batch()
   for name in quantizers.names():
-    config = train.TrainConfig(arch=arch, ent_quant=name, steps=100, **TINY)
+    config = train.TrainConfig(arch=arch, ent_quant=name, steps=100, lmbda_max=lmbda_max,
+                               **TINY)
     model = models.create(arch, precision, **config.model_options())
     optimizer = tf.keras.optimizers.Adam(1e-3)
     for step in range(3):  # eager: tracing would dominate the time of so few steps
@@ -185,6 +187,10 @@ def test_every_quantizer_trains_without_nan(arch, precision):
       assert np.isfinite(float(loss)), name
       grads = tape.gradient(loss, model.trainable_variables)
       optimizer.apply_gradients(zip(grads, model.trainable_variables))
+      if lmbda_max:  # every quantizer's bins follow the learned step
+        (step_gradient,) = [g for g, v in zip(grads, model.trainable_variables)
+                            if "log_step" in v.name]
+        assert np.any(step_gradient.numpy() != 0), name
     assert all(np.all(np.isfinite(v.numpy())) for v in model.variables), name
 
 

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import coding, data, evaluate, files, models, train
+from tfquant import coding, data, evaluate, export, files, models, train
 from tfquant.coding import BitstreamError, coders, container
 from tfquant.models import variable_rate
+from tests import fuzzing
 from tests.helpers import sample_image, tiny
 
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
@@ -177,3 +178,26 @@ def test_evaluate_sweeps_one_model_into_one_curve(model):
   assert len(curve) == 3 and rates == sorted(rates) and rates[0] < rates[-1]
   assert [c.settings["lmbda"] for c in evaluate.ModelCodec.at_rates(model, [0.01])] == [
       pytest.approx(0.01, rel=1e-4)]
+
+
+def test_export_takes_the_rate_as_an_input_and_writes_the_librarys_bytes(model, tmp_path):
+  if model.arch != "balle2018":
+    pytest.skip("one architecture shows the export")
+  image = sample_image(64, 96)
+  loaded = tf.saved_model.load(export.export(model, str(tmp_path), coder="tf"))
+  payload = loaded.signatures["compress"](image=tf.constant(image), lmbda=tf.constant(0.01))[
+      "bitstream_bytes"].numpy()
+  assert payload == coding.encode(model, image, coder="tf", lmbda=0.01)
+  decoded = loaded.signatures["decompress"](bitstream_bytes=tf.constant(payload))["image"]
+  np.testing.assert_array_equal(decoded.numpy(), coding.decode(model, payload))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="outside this model"):
+    loaded.signatures["compress"](image=tf.constant(image), lmbda=tf.constant(0.5))
+
+
+def test_damaged_or_forged_files_are_refused_or_decode_exactly(model):
+  if model.arch != "balle2018":
+    pytest.skip("one architecture; test_coding fuzzes the container at length")
+  data = coding.encode(model, sample_image(48, 80), lmbda=0.01)
+  counts = fuzzing.run(model, data, cases=100)
+  assert all(set(c) <= {"refused", "exact"} for c in counts.values()), dict(counts)
+  assert counts["forged_rate"]["refused"] >= 9  # a code off by any amount changes every pixel

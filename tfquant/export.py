@@ -3,6 +3,8 @@
     OUT/models.config           a model_config_list for tensorflow_model_server
     OUT/<name>/<version>/       the SavedModel
         signatures  compress:   image (uint8 H×W×3)       -> bitstream_bytes (string)
+                                [, lmbda (float): a variable-rate model's λ, as tfci's
+                                rd_parameter]
                     decompress: bitstream_bytes (string)  -> image (uint8 H×W×3)
         functions   forward(x float [N,H,W,3] in [0,1], step int64) -> loss, bpp, mse
                     (training mode at that training step, which drives the scheduled
@@ -38,26 +40,36 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
     raise ValueError("Only a finalized model (with range-coding tables) can be exported.")
   integer = model.integer_coding()
   prefix = graph_container.prefix_bytes(model.identifier(), coders.check(coder),
-                                        model.num_strings, integer)
+                                        model.num_strings, integer, model.variable_rate)
   module = tf.Module()
   module.weights = list(model.variables)
   module.trainable_weights = list(model.trainable_variables)
 
   # Graph control flow here is explicit (tf.cond, tf.while_loop): no AutoGraph, faster traces.
-  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="image")],
-               autograph=False)
-  def compress(image):
-    image_shape, checksums, *strings = model.compress_tensors(image, coder=coder,
-                                                              integer=integer)
-    return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksums, strings)}
+  image_spec = tf.TensorSpec([None, None, 3], tf.uint8, name="image")
+  if model.variable_rate:
+    @tf.function(input_signature=[image_spec, tf.TensorSpec([], tf.float32, name="lmbda")],
+                 autograph=False)
+    def compress(image, lmbda):
+      rate_code = model.quantization_step.code(lmbda)
+      image_shape, checksums, *strings = model.compress_tensors(
+          image, rate_code=rate_code, coder=coder, integer=integer)
+      return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksums, strings,
+                                                      rate_code)}
+  else:
+    @tf.function(input_signature=[image_spec], autograph=False)
+    def compress(image):
+      image_shape, checksums, *strings = model.compress_tensors(image, coder=coder,
+                                                                integer=integer)
+      return {"bitstream_bytes": graph_container.pack(prefix, image_shape, checksums, strings)}
 
   @tf.function(input_signature=[tf.TensorSpec([], tf.string, name="bitstream_bytes")],
                autograph=False)
   def decompress(bitstream_bytes):
-    image_shape, checksums, strings = graph_container.unpack(
-        bitstream_bytes, prefix, model.num_strings, max_pixels)
-    image, actual, ok = model.decompress_tensors(0.0, image_shape, checksums, *strings,
-                                                 coder=coder, integer=integer)
+    image_shape, checksums, strings, *rate_code = graph_container.unpack(
+        bitstream_bytes, prefix, model.num_strings, max_pixels, model.variable_rate)
+    image, actual, ok = model.decompress_tensors(0.0, *rate_code, image_shape, checksums,
+                                                 *strings, coder=coder, integer=integer)
     checks = [tf.debugging.Assert((checksums[1] < 0) | tf.equal(actual[1], checksums[1]), [
         "Decoded side information fails its check: the header or the strings are damaged, "
         "or a decoder that computes other probabilities than its encoder."])]
@@ -74,7 +86,7 @@ def build_module(model, coder=DEFAULT_CODER, max_pixels=coding.DEFAULT_MAX_PIXEL
                                  tf.TensorSpec([], tf.int64, name="step")],
                autograph=False)
   def forward(x, step):
-    result = model(x, training=True, step=step)
+    result = model(x, training=True, step=step)  # (a variable-rate model: λ per example)
     return {k: result[k] for k in ("loss", "bpp", "mse")}
 
   module.compress, module.decompress, module.forward = compress, decompress, forward

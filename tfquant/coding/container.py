@@ -58,6 +58,7 @@ MAX_VARINT_BYTES = 5  # 35 bits: a string of up to 32 GiB
 _HEAD = struct.Struct(">4sBB")
 _SEED = struct.Struct(">II")
 _RATE_CODE = struct.Struct(">H")
+RATE_CODE_BYTES = _RATE_CODE.size
 _CHECKSUM = struct.Struct(">I")
 _SIDE_INFO_CHECK = struct.Struct(">H")
 SIDE_INFO_MASK = 0xFFFF

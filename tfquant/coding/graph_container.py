@@ -25,15 +25,18 @@ def read_uint(octets, offset, width):
   return tf.reduce_sum(chunk * weights)
 
 
-def prefix_bytes(model_id, coder, num_strings, integer):
+def prefix_bytes(model_id, coder, num_strings, integer, rate=False):
   """The constant start of every (undithered) stream from this model and coder, with
-  integer or float entropy parameters: magic, version, flags, fingerprint."""
-  return container.MAGIC + bytes([container.VERSION, container.flags_byte(
-      coder, num_strings, False, integer)]) + container.fingerprint(model_id)
+  integer or float entropy parameters (and, `rate`, a rate code): magic, version, flags,
+  fingerprint."""
+  version = container.RATE_VERSION if rate else container.VERSION
+  return container.MAGIC + bytes([version, container.flags_byte(
+      coder, num_strings, False, integer, rate)]) + container.fingerprint(model_id)
 
 
-def pack(prefix, image_shape, checksums, strings):
-  """Container bytes (scalar string) from the pieces of `CompressionModel.compress_tensors`."""
+def pack(prefix, image_shape, checksums, strings, rate_code=None):
+  """Container bytes (scalar string) from the pieces of `CompressionModel.compress_tensors`
+  (and a variable-rate model's rate code, which `prefix` announces)."""
   strings = [tf.reshape(s, []) for s in strings]
   sides = tf.cast(image_shape, tf.int64)
   check = tf.debugging.Assert(tf.reduce_all((sides >= 1) & (sides <= container.MAX_SIDE)),
@@ -43,14 +46,16 @@ def pack(prefix, image_shape, checksums, strings):
   lengths = [rans.as_string(rans.varint(tf.strings.length(s))) for s in strings]
   side_info_bytes = container.side_info_bytes(len(strings))
   side_info = [int_bytes(checksums[1], side_info_bytes)] if side_info_bytes else []
-  body = tf.strings.join([tf.constant(prefix)] + sizes + lengths +
+  rate = [] if rate_code is None else [int_bytes(rate_code, container.RATE_CODE_BYTES)]
+  body = tf.strings.join([tf.constant(prefix)] + sizes + rate + lengths +
                          [int_bytes(checksums[0], 4)] + side_info + strings)
   return body + int_bytes(crc.crc32_bytes(tf.io.decode_raw(body, tf.uint8)), 4)
 
 
-def unpack(data, prefix, num_strings, max_pixels):
+def unpack(data, prefix, num_strings, max_pixels, rate=False):
   """Parses and checks a container from this model; returns (image shape, checksums as
-  `CompressionModel.decompress_tensors` takes them, [strings]).
+  `CompressionModel.decompress_tensors` takes them, [strings], and with `rate` (a
+  variable-rate model's files) the int32 rate code).
 
   Every check is a `tf.debugging.Assert` that fails with an InvalidArgumentError naming the
   problem (and never printing the bytes); each runs only after the previous ones passed.
@@ -60,6 +65,8 @@ def unpack(data, prefix, num_strings, max_pixels):
   size = tf.size(octets, out_type=tf.int64)
   magic = len(container.MAGIC)
   side_info_bytes = container.side_info_bytes(num_strings)
+  rate_bytes = container.RATE_CODE_BYTES if rate else 0
+  version = container.RATE_VERSION if rate else container.VERSION
   checks = []
 
   def require(condition, message):
@@ -69,10 +76,10 @@ def unpack(data, prefix, num_strings, max_pixels):
   require(lambda: size >= magic, "Not a tfquant bitstream (too short).")
   require(lambda: tf.equal(tf.strings.substr(data, 0, magic), container.MAGIC),
           "Not a tfquant bitstream (bad magic bytes).")
-  require(lambda: size >= len(prefix) + 4 + 2 * num_strings + side_info_bytes + 4,
+  require(lambda: size >= len(prefix) + 4 + rate_bytes + 2 * num_strings + side_info_bytes + 4,
           "Truncated bitstream.")
-  require(lambda: tf.equal(read_uint(octets, magic, 1), container.VERSION),
-          f"Bitstream format version is not {container.VERSION}, the one this export reads.")
+  require(lambda: tf.equal(read_uint(octets, magic, 1), version),
+          f"Bitstream format version is not {version}, the one this export reads.")
   require(lambda: tf.equal(crc.crc32_bytes(octets[:-4]), read_uint(octets, size - 4, 4)),
           "Bitstream is corrupted or truncated (CRC-32 mismatch).")
   require(lambda: tf.equal(tf.strings.substr(data, 0, len(prefix)), prefix),
@@ -82,7 +89,10 @@ def unpack(data, prefix, num_strings, max_pixels):
   with tf.control_dependencies(checks):
     position = tf.constant(len(prefix), tf.int64)
     fields, valid = [], []
-    for _ in range(2 + num_strings):
+    for index in range(2 + num_strings):
+      if index == 2 and rate:
+        rate_code = tf.cast(read_uint(octets, position, rate_bytes), tf.int32)
+        position += rate_bytes
       value, position, found = rans.read_varint(octets, position)
       fields.append(value)
       valid.append(found)
@@ -102,4 +112,5 @@ def unpack(data, prefix, num_strings, max_pixels):
     starts = position + 4 + side_info_bytes + tf.concat([[0], tf.cumsum(lengths)[:-1]], 0)
     strings = [tf.strings.substr(data, starts[i], lengths[i])[None]
                for i in range(num_strings)]
-  return tf.cast(image_shape, tf.int32), checksums, strings
+  pieces = tf.cast(image_shape, tf.int32), checksums, strings
+  return pieces + (rate_code,) if rate else pieces

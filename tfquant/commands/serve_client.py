@@ -1,6 +1,7 @@
 """Send an image (or a .tfq file) to a TF Serving endpoint and write the result.
 
   bin/serve-client --server=localhost:8500 compress in.png out.tfq
+  bin/serve-client --lambda=0.01 compress in.png out.tfq     (a variable-rate model's export)
   bin/serve-client --protocol=rest --server=http://localhost:8501 decompress in.tfq out.png
 """
 
@@ -17,6 +18,8 @@ flags.register_validator("model_name", commands.valid_model_name, commands.MODEL
 flags.DEFINE_float("timeout", 120.0, "Seconds to wait for an answer.")
 flags.register_validator("timeout", lambda value: 0 < value < math.inf,
                          "--timeout must be a positive number of seconds")
+flags.DEFINE_float("lambda", None, "compress: the λ a variable-rate model's export codes at "
+                   "(its compress signature's lmbda input).")
 FLAGS = flags.FLAGS
 
 
@@ -30,8 +33,10 @@ def main(argv):
   predict = serving.grpc_predict if FLAGS.protocol == "grpc" else serving.rest_predict
   try:
     if command == "compress":
-      outputs = predict(FLAGS.server, FLAGS.model_name, "compress",
-                        {"image": data.read_image(source)}, FLAGS.timeout)
+      inputs = {"image": data.read_image(source)}
+      if FLAGS["lambda"].value is not None:
+        inputs["lmbda"] = np.array(FLAGS["lambda"].value, np.float32)
+      outputs = predict(FLAGS.server, FLAGS.model_name, "compress", inputs, FLAGS.timeout)
       payload = outputs["bitstream_bytes"]
       files.write_atomically(destination, payload.item() if hasattr(payload, "item")
                              else payload)

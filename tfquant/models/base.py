@@ -9,9 +9,9 @@ import numpy as np
 import tensorflow as tf
 
 from tfquant import quantizers
-from tfquant.coding import coders, container, crc
+from tfquant.coding import coders
 from tfquant.coding.container import BitstreamError
-from tfquant.models import layers, tiles, variable_rate
+from tfquant.models import checks, layers, tiles, variable_rate
 
 MS_SSIM_MIN_SIDE = 161  # tf.image.ssim_multiscale: an 11-tap window at the 5th scale (1/16)
 
@@ -106,7 +106,7 @@ class CompressionModel(tf.keras.Model):
     if lmbda is None:
       raise ValueError(f"This variable-rate {self.arch} needs a λ in "
                        f"[{self.lmbda[0]:g}, {self.lmbda[1]:g}].")
-    return self.quantization_step.code(lmbda)
+    return int(self.quantization_step.code(lmbda))
 
   @property
   def num_strings(self):
@@ -130,8 +130,10 @@ class CompressionModel(tf.keras.Model):
 
   @property
   def encoder_variables(self):
-    """Variables of the analysis side (frozen in STH-Q's second stage)."""
-    layers = [self.analysis] + self.entropy.encoder_layers
+    """Variables of the analysis side (frozen in STH-Q's second stage), a variable-rate
+    model's quantization steps included: they choose the symbols too."""
+    layers = [self.analysis] + self.entropy.encoder_layers + (
+        [self.quantization_step] if self.variable_rate else [])
     return [v for layer in layers for v in layer.trainable_variables]
 
   @property
@@ -261,7 +263,7 @@ class CompressionModel(tf.keras.Model):
   def compress(self, image, dither_seed=None, coder=coders.DEFAULT, integer=None,
                rate_code=None):
     """Codes one H×W×3 uint8 image. Returns (image shape, checksums, *strings) as tensors;
-    the checksums are `symbol_checksums`.
+    the checksums are `checks.symbol_checksums`.
 
     A variable-rate model codes at `rate_code` (`rate_code(λ)`), which `decompress` must be
     given too; a fixed-rate model takes none.
@@ -355,29 +357,6 @@ class CompressionModel(tf.keras.Model):
   def _quantization_step(self, latent, rate_code):
     return self.quantization_step(latent, self.quantization_step.lmbda(rate_code))
 
-  @staticmethod
-  def symbol_checksum(header, symbols):
-    """CRC-32 (int64) of the header's integers (`_checked_header`: the image's height and
-    width, ...), then every latent's symbols (int32, in string order, C order within): a
-    forged shape that maps to the same latents fails too."""
-    return crc.crc32_int32(tf.concat([tf.cast(header, tf.int32)] +
-                                     [tf.reshape(s, [-1]) for s in symbols], 0))
-
-  @classmethod
-  def side_info_checksum(cls, header, side_symbols):
-    """The container's side-information check: the low 16 bits of `symbol_checksum` over the
-    latents after the first (z), which are decoded first and predict the first (y)."""
-    return tf.bitwise.bitwise_and(cls.symbol_checksum(header, side_symbols),
-                                  container.SIDE_INFO_MASK)
-
-  @classmethod
-  def symbol_checksums(cls, header, symbols):
-    """int64 [2]: `symbol_checksum` of every latent, and `side_info_checksum` (−1 for a model
-    with one latent, which has no side information)."""
-    side = (cls.side_info_checksum(header, symbols[1:]) if len(symbols) > 1 else
-            tf.constant(-1, tf.int64))
-    return tf.stack([cls.symbol_checksum(header, symbols), side])
-
   def compress_tensors(self, image, dither=0.0, rate_code=None, coder=coders.DEFAULT,
                        dithered=False, integer=False):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
@@ -393,7 +372,7 @@ class CompressionModel(tf.keras.Model):
                                              integer=integer)
     image_shape = tf.shape(image)[:2]
     header = self._checked_header(image_shape, rate_code)
-    return (image_shape, self.symbol_checksums(header, symbols)) + tuple(strings)
+    return (image_shape, checks.symbol_checksums(header, symbols)) + tuple(strings)
 
   def decompress_tensors(self, dither, *inputs, coder=coders.DEFAULT, dithered=False,
                          integer=False):
@@ -411,13 +390,13 @@ class CompressionModel(tf.keras.Model):
     padded = (image_shape + self.stride - 1) // self.stride * self.stride
 
     def accept_side_info(side_symbols):
-      actual = self.side_info_checksum(header, side_symbols)
+      actual = checks.side_info_checksum(header, side_symbols)
       return (checksums[1] < 0) | tf.equal(actual, checksums[1])
 
     y_hat, symbols, ok = self.entropy.decompress(
         list(strings), padded // self.latent_strides["y"], coder=coder,
         dither=dither if dithered else None, integer=integer, accept_side_info=accept_side_info)
-    actual = self.symbol_checksums(header, symbols)
+    actual = checks.symbol_checksums(header, symbols)
 
     def reconstruct():
       latent = y_hat * self._quantization_step(y_hat, rate_code) if self.variable_rate else y_hat

@@ -56,25 +56,30 @@ class QuantizationStep(tf.keras.layers.Layer):
 
   def call(self, latent, lmbda):
     del latent  # its channels made the table (`build`)
-    scaled = self.position(tf.reshape(lmbda, [-1])) * (self.anchors - 1)
-    below = tf.minimum(tf.cast(tf.floor(scaled), tf.int32), self.anchors - 2)
-    weight = (scaled - tf.cast(below, tf.float32))[:, None]
-    log_step = ((1.0 - weight) * tf.gather(self.log_step, below) +
-                weight * tf.gather(self.log_step, below + 1))
-    return tf.exp(log_step)[:, None, None, :]
+    scaled = self.position(tf.reshape(lmbda, [-1, 1])) * (self.anchors - 1)
+    # Linear interpolation between anchors, as weights of hat functions: a dense product
+    # (a gather's gradient would be sparse slices).
+    weights = tf.nn.relu(1.0 - tf.abs(scaled - tf.range(self.anchors, dtype=tf.float32)))
+    return tf.exp(tf.matmul(weights, self.log_step))[:, None, None, :]
 
   def sample(self, batch):
     """λ for each example of a training batch, log-uniform over the range."""
     return self.low * tf.exp(tf.random.uniform([batch]) * math.log(self.high / self.low))
 
   def code(self, lmbda):
-    """The 16-bit code of the nearest λ a file can record; λ outside the range is refused."""
-    lmbda = float(lmbda)
-    if not self.low * (1 - 1e-6) <= lmbda <= self.high * (1 + 1e-6):
-      raise ValueError(f"λ={lmbda:g} is outside this model's range "
-                       f"[{self.low:g}, {self.high:g}].")
-    position = math.log(lmbda / self.low) / math.log(self.high / self.low)
-    return min(max(round(position * RATE_CODE_MAX), 0), RATE_CODE_MAX)
+    """The 16-bit rate code (an int32 tensor) of the nearest λ a file can record. λ outside
+    the range is refused: a ValueError, or in a graph an InvalidArgumentError."""
+    lmbda = tf.cast(lmbda, tf.float32)
+    inside = (lmbda >= self.low * (1 - 1e-6)) & (lmbda <= self.high * (1 + 1e-6))
+    message = f"λ is outside this model's range [{self.low:g}, {self.high:g}]"
+    if tf.executing_eagerly():
+      if not bool(inside):
+        raise ValueError(f"λ={float(lmbda):g} {message[2:]}.")
+      checks = []
+    else:
+      checks = [tf.debugging.Assert(inside, [message])]
+    with tf.control_dependencies(checks):
+      return tf.cast(tf.round(self.position(lmbda) * RATE_CODE_MAX), tf.int32)
 
   def lmbda(self, code):
     """The λ a rate code stands for (a tensor, in graph code)."""
