@@ -37,11 +37,20 @@ def trained(arch, ent_quant="noise", dec_quant=None, steps=80, lmbda=0.01, **opt
   return model
 
 
-def hard_forward(model, image):
-  """The uint8 reconstruction of the hard-quantized forward pass."""
+def hard_forward(model, image, lmbda=None):
+  """The uint8 reconstruction of the hard-quantized forward pass (a variable-rate model's at
+  the λ a file records for `lmbda`)."""
   x = tf.constant(image[None], tf.float32) / 255.0
-  x_hat = model(x, training=False)["x_hat"][0]
+  if lmbda is not None:
+    lmbda = model.quantization_step.lmbda(model.rate_code(lmbda))
+  x_hat = model(x, training=False, lmbda=lmbda)["x_hat"][0]
   return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8).numpy()
+
+
+def zoo_lmbda(model):
+  """The λ the zoo's golden files of `model` were coded at: None for a fixed-rate model, the
+  geometric middle of a variable-rate model's range."""
+  return (model.lmbda[0] * model.lmbda[1]) ** 0.5 if model.variable_rate else None
 
 
 def coded_bytes(pieces):

@@ -99,7 +99,7 @@ def test_entry_points_from_a_wheel_in_a_fresh_venv(tmp_path):
 
 def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path):
   """Among a zoo family (--model=zoo:PATTERN, or a folder of them)."""
-  names = [n for n in zoo.names() if n.startswith("balle2018-")]
+  names = [n for n in zoo.names() if n.startswith("balle2018-mse-")]
   family = tmp_path / "models"
   family.mkdir()
   for name in names:
@@ -123,7 +123,7 @@ def test_target_bpp_chooses_among_models_and_decompress_finds_the_model(tmp_path
     assert all(p.returncode == 0 for p in processes), outputs
     return outputs
 
-  finish(codec("compress", "--model=zoo:balle2018-*", f"--target_bpp={target}", image_path,
+  finish(codec("compress", "--model=zoo:balle2018-mse-*", f"--target_bpp={target}", image_path,
                "closest.tfq"),
          codec("compress", f"--model={family}", f"--target_bpp={target}", "--bpp_strict",
                image_path, "strict.tfq"))

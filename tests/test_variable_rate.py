@@ -13,7 +13,7 @@ from tfquant import coding, data, evaluate, export, files, models, train
 from tfquant.coding import BitstreamError, coders, container
 from tfquant.models import variable_rate
 from tests import fuzzing
-from tests.helpers import sample_image, tiny
+from tests.helpers import hard_forward, sample_image, tiny
 
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
 RANGE = (0.002, 0.05)
@@ -33,14 +33,6 @@ def model(request):
   return model
 
 
-def hard_forward_at(model, image, lmbda):
-  """The hard-quantized forward pass at the λ a file records for `lmbda`."""
-  recorded = model.quantization_step.lmbda(model.rate_code(lmbda))
-  x = tf.constant(image[None], tf.float32) / 255.0
-  x_hat = model(x, training=False, lmbda=recorded)["x_hat"][0]
-  return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8).numpy()
-
-
 @pytest.mark.parametrize("coder", coders.NAMES)
 def test_every_rate_decodes_bit_exactly_and_costs_more_bits_with_lambda(model, coder):
   if model.arch == "cheng2020" and coder == "tf":
@@ -50,7 +42,7 @@ def test_every_rate_decodes_bit_exactly_and_costs_more_bits_with_lambda(model, c
   for lmbda in (RANGE[0], 0.007, RANGE[1]):
     payload = coding.encode(model, image, coder=coder, lmbda=lmbda)
     np.testing.assert_array_equal(coding.decode(model, payload),
-                                  hard_forward_at(model, image, lmbda))
+                                  hard_forward(model, image, lmbda))
     sizes.append(len(payload))
   assert sizes[0] <= sizes[1] <= sizes[2] and sizes[0] < sizes[2], sizes
   fixed_header = 31 if model.num_strings > 1 else 28  # a fixed-rate file's, + 2 bytes

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfquant import coding, data, models, train, zoo, zoo_maker
-from tests.helpers import TINY, hard_forward, sample_image
+from tests.helpers import TINY, hard_forward, sample_image, zoo_lmbda
 
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "zoo")
@@ -27,24 +27,26 @@ def test_every_entry_loads_by_name_and_codes_exactly():
     assert card["steps"] > 0 and card["training_seconds"] > 0
     assert card["kodak"]["bpp"] > 0 and card["kodak"]["psnr"] > 20
     model = models.load(f"zoo:{name}")
-    assert model.finalized and model.lmbda == card["config"]["lmbda"]
-    image = sample_image(64, 96)
+    config = card["config"]
+    assert model.finalized and model.lmbda == (
+        [config["lmbda"], config["lmbda_max"]] if config.get("lmbda_max") else config["lmbda"])
+    image, lmbda = sample_image(64, 96), zoo_lmbda(model)
     for coder in coding.coders.NAMES:
       with open(os.path.join(GOLDEN, f"{name}-{coder}.tfq"), "rb") as f:
         old_file = f.read()
       decoded = coding.decode(model, old_file)
       assert hashlib.sha256(np.asarray(decoded).tobytes()).hexdigest() == golden_pixels[
           f"{name}-{coder}"], f"{name} ({coder}) decodes its old file to other pixels"
-      np.testing.assert_array_equal(decoded, hard_forward(model, image))
+      np.testing.assert_array_equal(decoded, hard_forward(model, image, lmbda))
       old, new = (coding.unpack(data) for data in (old_file, coding.encode(
-          model, image, coder=coder, integer=False)))
+          model, image, coder=coder, integer=False, lmbda=lmbda)))
       assert (new.strings, new.symbol_checksum) == (old.strings, old.symbol_checksum), (
           f"{name} ({coder}) writes other bytes than it used to")
       if coder != coding.coders.DEFAULT:
         continue
       # By default the tables come from integer entropy parameters: other strings, the same
       # symbols (these models round around integers, not around predicted means).
-      default = coding.unpack(coding.encode(model, image, coder=coder))
+      default = coding.unpack(coding.encode(model, image, coder=coder, lmbda=lmbda))
       assert default.integer == model.has_integer_parameters
       assert default.symbol_checksum == old.symbol_checksum, name
 

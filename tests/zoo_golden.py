@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from tfquant import coding, models
-from tests.helpers import sample_image
+from tests.helpers import sample_image, zoo_lmbda
 from tests.test_zoo import GOLDEN
 
 
@@ -27,7 +27,7 @@ def write(names):
   for name in names:
     model = models.load(f"zoo:{name}")
     for coder in coding.coders.NAMES:
-      payload = coding.encode(model, image, coder=coder, integer=False)
+      payload = coding.encode(model, image, coder=coder, integer=False, lmbda=zoo_lmbda(model))
       with open(os.path.join(GOLDEN, f"{name}-{coder}.tfq"), "wb") as f:
         f.write(payload)
       decoded = np.asarray(coding.decode(model, payload))

@@ -77,9 +77,9 @@ def zoo_curves(paths, out):
   """Every zoo family, JPEG and WebP over `paths`: RD plot and each family's BD-rate against
   both."""
   families = {"zoo " + family: names for family, names in zoo.families().items()}
-  points = [evaluate.evaluate(evaluate.ModelCodec(models.load(zoo.PREFIX + name), label=family),
-                              paths)
-            for family, names in families.items() for name in names]
+  points = [evaluate.evaluate(codec, paths) for family, names in families.items()
+            for name in names for codec in evaluate.ModelCodec.at_rates(
+                models.load(zoo.PREFIX + name), 5, label=family)]
   baselines = {"jpeg": (10, 20, 30, 50, 70, 85), "webp": (10, 30, 50, 70, 90)}
   points += [evaluate.evaluate(evaluate.PillowCodec(codec, q), paths)
              for codec, qualities in baselines.items() for q in qualities]

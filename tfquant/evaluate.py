@@ -75,7 +75,8 @@ class ModelCodec:
     self.identifier = model.identifier()
     self.coder = coder
     self.lmbda = lmbda
-    self.label = label or f"{model.arch} {self.identifier['quant']}"
+    self.label = label or f"{model.arch} {self.identifier['quant']}" + (
+        " variable-rate" if model.variable_rate else "")
     self.settings = dict(self.identifier, coder=coder)
     if lmbda is not None:
       code = model.rate_code(lmbda)

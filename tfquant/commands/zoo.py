@@ -24,7 +24,8 @@ HEADER = ("name", "arch", "N/M", "λ", "steps", "hours", "trained in", "MB", "Ko
 
 def table(rows):
   cells = [HEADER] + [
-      (r["name"], r["arch"], r["filters"], f"{r['lmbda']:g}", str(r["steps"]),
+      (r["name"], r["arch"], r["filters"],
+       f"{r['lmbda']:g}" + (f"–{r['lmbda_max']:g}" if r["lmbda_max"] else ""), str(r["steps"]),
        f"{r['hours']:.2f}", r["precision"], f"{r['megabytes']:.1f}", f"{r['bpp']:.4f}",
        f"{r['psnr']:.2f}", f"{r['ms_ssim_db']:.2f}") for r in rows]
   widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]

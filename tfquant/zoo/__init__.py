@@ -5,7 +5,8 @@
 
 Each entry is a directory here holding what `tfquant.models.save` writes (`model.json`,
 weights; float32) and `card.json`: the training configuration, steps, CPU time and its
-Kodak figures. `configs/zoo_balle2018.py` and `docs/RESULTS.md` say how they were made.
+Kodak figures. A variable-rate entry (`config.lmbda_max` set) is a family of its own: its card's
+`kodak` is its point at the range's geometric middle, and `kodak_curve` its whole curve. `configs/zoo_balle2018.py` and `docs/RESULTS.md` say how they were made.
 `references/` holds Kodak curves to judge them by: JPEG and WebP measured here, BPG 4:4:4 and
 CompressAI's models of the same architectures as CompressAI publishes them.
 """
@@ -52,8 +53,10 @@ def kodak_point(figures):
 
 
 def kodak_curve(entries):
-  """[(bpp, psnr, ms_ssim_db)] of `entries` on Kodak, from their cards, sorted by rate."""
-  return sorted(kodak_point(card(name)["kodak"]) for name in entries)
+  """[(bpp, psnr, ms_ssim_db)] of `entries` on Kodak, from their cards (every rate of a
+  variable-rate entry), sorted by rate."""
+  return sorted(kodak_point(figures) for name in entries
+                for figures in card(name).get("kodak_curve", [card(name)["kodak"]]))
 
 
 def references():
@@ -86,6 +89,7 @@ def describe(name):
       f"/{config['latent_filters']}" if config.get("latent_filters") else "")
   size = sum(os.path.getsize(os.path.join(path(name), f)) for f in os.listdir(path(name)))
   return {"name": name, "arch": config["arch"], "filters": filters, "lmbda": config["lmbda"],
+          "lmbda_max": config.get("lmbda_max"),
           "steps": entry.get("total_steps", entry["steps"]),
           "hours": entry.get("total_training_seconds", entry["training_seconds"]) / 3600,
           "precision": config.get("precision", "float32"), "megabytes": size / 1e6,
