@@ -50,7 +50,7 @@ def hard_forward(model, image, lmbda=None):
 def zoo_lmbda(model):
   """The λ the zoo's golden files of `model` were coded at: None for a fixed-rate model, the
   geometric middle of a variable-rate model's range."""
-  return (model.lmbda[0] * model.lmbda[1]) ** 0.5 if model.variable_rate else None
+  return model.quantization_step.middle if model.variable_rate else None
 
 
 def coded_bytes(pieces):

@@ -74,14 +74,14 @@ class ModelCodec:
     self.model = model
     self.identifier = model.identifier()
     self.coder = coder
-    self.lmbda = lmbda
+    self.lmbda = None  # a variable-rate model's: the λ its files record
     self.label = label or f"{model.arch} {self.identifier['quant']}" + (
         " variable-rate" if model.variable_rate else "")
     self.settings = dict(self.identifier, coder=coder)
     if lmbda is not None:
       code = model.rate_code(lmbda)
-      recorded = float(model.quantization_step.lmbda(code))  # what the files record
-      self.settings.update(lmbda=float(f"{recorded:.6g}"), rate_code=code)
+      self.lmbda = float(model.quantization_step.lmbda(code))
+      self.settings.update(lmbda=float(f"{self.lmbda:.6g}"), rate_code=code)
 
   @classmethod
   def at_rates(cls, model, rates=6, **kwargs):
@@ -102,9 +102,7 @@ class ModelCodec:
 
   def estimated_bpp(self, image):
     x = tf.constant(image[None], tf.float32) / 255.0
-    lmbda = None if self.lmbda is None else self.model.quantization_step.lmbda(
-        self.settings["rate_code"])
-    return float(self.model(x, training=False, lmbda=lmbda)["bpp"])
+    return float(self.model(x, training=False, lmbda=self.lmbda)["bpp"])
 
 
 class SavedModelCodec:

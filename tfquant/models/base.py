@@ -177,7 +177,7 @@ class CompressionModel(tf.keras.Model):
     if self.variable_rate:
       if lmbda is None:
         lmbda = (self.quantization_step.sample(shape[0]) if training else
-                 tf.constant(math.sqrt(self.lmbda[0] * self.lmbda[1])))
+                 tf.constant(self.quantization_step.middle))
       lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), shape[:1])
       y = tf.cast(y, tf.float32)
       quantization_step = self.quantization_step(y, lmbda)

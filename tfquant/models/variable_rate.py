@@ -48,6 +48,11 @@ class QuantizationStep(tf.keras.layers.Layer):
         initializer=lambda shape, dtype: tf.tile(log_steps[:, None], [1, shape[1]]))
     super().build(latent_shape)
 
+  @property
+  def middle(self):
+    """The range's geometric middle, where Δ starts at 1."""
+    return math.sqrt(self.low * self.high)
+
   def position(self, lmbda):
     """λ's place in the range in log λ, 0 … 1 (clipped)."""
     lmbda = tf.cast(lmbda, tf.float32)
