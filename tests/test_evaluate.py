@@ -233,6 +233,38 @@ def test_grid_smoke_end_to_end(tmp_path):
   with open(grid["record"]) as f:
     assert len(json.load(f)["cells"]) == 6
 
+  # The same pairs as one variable-rate model each, measured against the fixed-rate grid.
+  vbr = dict(grid, out_dir=str(tmp_path / "vbr"), lambdas=[(0.003, 0.03)], eval_rates=3,
+             record=str(tmp_path / "committed" / "vbr.json"), baselines={},
+             fixed_report=os.path.join(out, "report.json"))
+  result, failures = compare.run(vbr, jobs=2, log=lambda message: None)
+  assert not failures
+  arch = result["archs"]["balle2018"]
+  anchor = arch["pairs"][0]
+  assert [p["lmbda"] for p in anchor["points"]] == pytest.approx([0.003, 0.003 * 10 ** 0.5, 0.03])
+  assert [p["bpp"] for p in anchor["points"]] == sorted(p["bpp"] for p in anchor["points"])
+  against = {row["pair"]: row for row in arch["against_fixed_rate"]}
+  assert set(against) == {"AUN-Q/AUN-Q", "U-Q/DS-Q"}
+  assert [gap["lmbda"] for gap in against["U-Q/DS-Q"]["gaps"]] == [0.003, 0.01, 0.03]
+  assert "Against fixed-rate models" in open(os.path.join(vbr["out_dir"], "report.md")).read()
+  with open(vbr["record"]) as f:
+    assert sorted(json.load(f)["cells"]) == [
+        f"balle2018/{pair}/lambda_0.003-0.03@{lmbda:.4g}" for pair in ("noise-noise", "universal-dsq")
+        for lmbda in (0.003, 0.003 * 10 ** 0.5, 0.03)]
+  shutil.rmtree(vbr["out_dir"])  # the record alone: nothing is trained or evaluated again
+  messages = []
+  compare.run(vbr, log=messages.append)
+  assert messages[0].startswith("0 of 2 runs to train")
+  assert not any(m.startswith(("training", "evaluating")) for m in messages)
+
+
+def test_rate_gap_at_a_fixed_point():
+  curve = [(0.2, 28.0, 0.0), (0.4, 30.0, 0.0), (0.8, 32.0, 0.0)]
+  assert compare.rate_gap(curve, 0.4, 30.0) == pytest.approx(0.0)
+  assert compare.rate_gap(curve, 0.5, 31.0) == pytest.approx(100 * (0.4 * 2 ** 0.5 / 0.5 - 1))
+  assert math.isnan(compare.rate_gap(curve, 1.0, 33.0))  # beyond the curve
+  assert math.isnan(compare.rate_gap([(0.2, 28.0), (0.4, 27.0)], 0.3, 27.5))  # not monotonic
+
 
 def test_best_pair_falls_back_to_bd_psnr_when_a_bd_rate_is_undefined():
   nan = float("nan")
@@ -246,7 +278,7 @@ def test_best_pair_falls_back_to_bd_psnr_when_a_bd_rate_is_undefined():
   assert compare.best_pair(rows[3:]) == (None, "no BD figures")
 
 
-def test_grid_configs_load():
+def test_grid_configs_load(tmp_path):
   mini = compare.load_grid(os.path.join(REPO, "configs", "grid_mini.py"))
   assert len(compare.cells(mini)) == 33 and ("universal", "dsq") in mini["pairs"]
   repeat = compare.load_grid(os.path.join(REPO, "configs", "grid_mini_seed1.py"))
@@ -261,6 +293,19 @@ def test_grid_configs_load():
   for cell in cells:  # every start is a zoo model of that λ
     start = re.search(r"--init_from=(\S+)", " ".join(cell.train_command())).group(1)
     assert zoo.card(start[len(zoo.PREFIX):])["config"]["lmbda"] == cell.lmbda
+  vbr = compare.load_grid(os.path.join(REPO, "configs", "grid_vbr.py"))
+  cells = compare.cells(vbr)
+  assert len(cells) == 5 and all(c.variable_rate and len(c.rates) == 7 for c in cells)
+  assert all("--lmbda=0.0008" in c.train_command() and "--lmbda_max=0.05" in c.train_command()
+             for c in cells)
+  with open(vbr["fixed_report"]) as f:  # each pair has its fixed-rate curve to compare with
+    fixed = {row["pair"] for row in json.load(f)["archs"]["balle2018"]["pairs"]}
+  assert {compare.pair_label(pair) for pair in vbr["pairs"]} <= fixed
+  mixed = tmp_path / "mixed.py"
+  mixed.write_text(f"GRID = dict(out_dir='x', archs={{'balle2018': {{}}}}, pairs=[('noise', "
+                   f"'noise')], lambdas=[0.01, (0.001, 0.1)], train={{}})\n")
+  with pytest.raises(ValueError, match="one \\(low, high\\) range"):
+    compare.load_grid(str(mixed))
 
 
 def test_bd_overlap_is_reported_and_little_overlap_is_marked():
@@ -303,10 +348,11 @@ def test_a_damaged_or_foreign_grid_record_is_one_value_error_and_other_images_do
   paths = ["a.png", "b.png"]
   cell = compare.Cell({"out_dir": str(tmp_path)}, "balle2018", ("noise", "noise"), 0.01)
   record = compare.Record(path, paths)
-  record.add(cell, {"mean": {"bpp": 0.5, "psnr": 30.0, "ms_ssim_db": 14.0}, "settings": {}})
+  record.add(cell.name, {"mean": {"bpp": 0.5, "psnr": 30.0, "ms_ssim_db": 14.0}, "settings": {}})
   good = open(path, "rb").read()
-  assert compare.Record(path, paths).get(cell) == record.get(cell)
-  assert compare.Record(path, ["c.png"]).get(cell) is None  # evaluated on other images
+  assert compare.Record(path, paths).get(cell.name) == record.get(cell.name)
+  assert compare.Record(path, paths).holds(cell)
+  assert not compare.Record(path, ["c.png"]).holds(cell)  # evaluated on other images
   cases = [good[:n] for n in range(0, len(good) - 2, 7)]
   cases += [b"[]", b'{"cells": []}', b'{"cells": {"x": 5}}', b'{"cells": {"x": {"mean": 1}}}',
             b'{"cells": {"x": {"mean": {"bpp": "0.5", "psnr": 30, "ms_ssim_db": 14}}}}',

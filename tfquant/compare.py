@@ -6,17 +6,22 @@ A grid config is a Python file defining `GRID` (see configs/grid_*.py)::
         out_dir="runs/grid_mini",            # one run directory per cell below it
         archs={"balle2018": dict(num_filters=64, latent_filters=96)},
         pairs=[("noise", "noise"), ("universal", "dsq"), ("sth", "sth"), ...],
-        lambdas=[0.003, 0.01, 0.03],
+        lambdas=[0.003, 0.01, 0.03],         # one model per λ, or one variable-rate model per
+                                             # pair: [(0.0008, 0.05)] with eval_rates=7 (λ
+                                             # spaced evenly in log λ, its ends included)
         train=dict(steps=..., batch_size=..., patch_size=..., train_glob=...),  # TrainConfig
         arch_configs={"balle2018": "configs/balle2018.py"},  # optional base config per arch
         eval_images=None,                    # a folder; None: Kodak if present, else samples
         baselines={"jpeg": [...], "webp": [...]},  # Pillow codecs and their settings
         record="docs/results/grid_x_cells.json",   # optional: each cell's evaluation, to commit
+        fixed_report="docs/results/grid_y_report.json",  # optional, for a variable-rate grid:
+                                             # a fixed-rate grid of the same pairs to compare with
     )
 
 `run` trains every unfinished cell (each a `python -m tfquant train` process, several at once
 with `jobs`), evaluates each for real as soon as it finishes (cached per run), and writes
-`report.md`, `report.json` and one RD plot per architecture. Calling it again resumes. A cell
+`report.md`, `report.json` and one RD plot per architecture; a variable-rate grid's report adds
+each pair's gap to its own fixed-rate curve at each fixed λ. Calling it again resumes. A cell
 found in the record is neither trained nor evaluated again: committed as the grid goes, the
 record lets a grid resume on another machine, where the run directories are gone.
 """
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 from tfquant import data, evaluate, models, quantizers, train
@@ -50,6 +56,11 @@ def load_grid(path):
   grid["pairs"] = [tuple(quantizers.canonical_name(q) for q in pair) for pair in grid["pairs"]]
   if ANCHOR not in grid["pairs"]:
     raise ValueError(f"{path}: the pairs must include the anchor {ANCHOR}.")
+  ranges = [l for l in grid["lambdas"] if isinstance(l, (tuple, list))]
+  if ranges and not (len(grid["lambdas"]) == 1 and len(ranges[0]) == 2
+                     and 0 < ranges[0][0] < ranges[0][1]):
+    raise ValueError(f"{path}: lambdas holds fixed λ values or one (low, high) range, "
+                     f"got {grid['lambdas']}.")
   return grid
 
 
@@ -58,12 +69,23 @@ def pair_label(pair):
 
 
 class Cell:
-  """One training run of the grid."""
+  """One training run of the grid: a model for one λ, or a variable-rate model for a
+  (low, high) range of λ, evaluated at several."""
 
   def __init__(self, grid, arch, pair, lmbda):
     self.grid, self.arch, self.pair, self.lmbda = grid, arch, pair, lmbda
-    self.name = f"{arch}/{'-'.join(pair)}/lambda_{lmbda:g}"
+    self.variable_rate = isinstance(lmbda, (tuple, list))
+    rate = "-".join(f"{l:g}" for l in lmbda) if self.variable_rate else f"{lmbda:g}"
+    self.name = f"{arch}/{'-'.join(pair)}/lambda_{rate}"
     self.run_dir = os.path.join(grid["out_dir"], *self.name.split("/"))
+
+  @property
+  def rates(self):
+    """{record key: λ} of the points this cell is evaluated at."""
+    if not self.variable_rate:
+      return {self.name: self.lmbda}
+    rates = evaluate.log_spaced(*self.lmbda, self.grid.get("eval_rates", 6))
+    return {f"{self.name}@{lmbda:.4g}": lmbda for lmbda in rates}
 
   def train_command(self):
     command = [sys.executable, "-m", "tfquant", "train"]
@@ -72,7 +94,11 @@ class Cell:
       command.append(f"--config={base}")
     settings = dict(self.grid["train"], **self.grid["archs"][self.arch])
     settings.update(arch=self.arch, ent_quant=self.pair[0], dec_quant=self.pair[1],
-                    lmbda=self.lmbda, train_dir=self.run_dir)
+                    train_dir=self.run_dir)
+    if self.variable_rate:
+      settings.update(lmbda=self.lmbda[0], lmbda_max=self.lmbda[1])
+    else:
+      settings.update(lmbda=self.lmbda)
     if "init_from" in settings:  # may name the cell's λ, e.g. "zoo:balle2018-mse-{lmbda:g}"
       settings["init_from"] = settings["init_from"].format(lmbda=self.lmbda)
     for key, value in sorted(settings.items()):
@@ -101,8 +127,9 @@ def print_jobs(grid, stream=sys.stdout):
 
 
 class Record:
-  """The evaluations of finished cells on the evaluation images `paths`, in one JSON file
-  meant to be committed as the grid goes; those made on other images do not count."""
+  """The evaluations of finished cells on the evaluation images `paths`, one per key of
+  `Cell.rates`, in one JSON file meant to be committed as the grid goes; those made on other
+  images do not count."""
 
   def __init__(self, path, paths):
     self.path, self.paths, self.cells = path, paths, {}
@@ -122,11 +149,14 @@ class Record:
       if saved.get("images") == self.images_key:
         self.cells = saved["cells"]
 
-  def get(self, cell):
-    return self.cells.get(cell.name)
+  def get(self, key):
+    return self.cells.get(key)
 
-  def add(self, cell, point):
-    self.cells[cell.name] = point
+  def holds(self, cell):
+    return all(key in self.cells for key in cell.rates)
+
+  def add(self, key, point):
+    self.cells[key] = point
     if self.path:
       data.make_folder(os.path.dirname(os.path.abspath(self.path)))
       text = json.dumps({"images": self.images_key, "cells": self.cells}, indent=1,
@@ -150,20 +180,29 @@ def _cached(path, compute):
 
 
 def evaluate_cell(cell, record, log=print):
-  """The cell's RD point: from the record, else from its run (cached there), then recorded."""
-  point = record.get(cell)
-  if point is None:
-    def compute():
-      log(f"evaluating {cell.run_dir}")
-      codec = evaluate.ModelCodec(models.load(cell.run_dir), label=pair_label(cell.pair))
-      point = evaluate.evaluate(codec, record.paths, estimate=True,
-                                progress=evaluate.terminal_progress(cell.name))
-      point["settings"].update(arch=cell.arch, lmbda=cell.lmbda)
-      return point
+  """[(λ, RD point)] of the cell, one per rate: from the record, else from its run (cached
+  there), then recorded."""
+  points, model = [], None
+  for key, lmbda in cell.rates.items():
+    point = record.get(key)
+    if point is None:
+      def compute():
+        nonlocal model
+        log(f"evaluating {cell.run_dir}" + (f" at λ={lmbda:.4g}" if cell.variable_rate else ""))
+        model = model or models.load(cell.run_dir)
+        codec = evaluate.ModelCodec(model, label=pair_label(cell.pair),
+                                    lmbda=lmbda if cell.variable_rate else None)
+        point = evaluate.evaluate(codec, record.paths, estimate=True,
+                                  progress=evaluate.terminal_progress(key))
+        point["settings"].update(arch=cell.arch, lmbda=lmbda)
+        return point
 
-    point = _cached(os.path.join(cell.run_dir, f"eval-{record.images_key}.json"), compute)
-    record.add(cell, point)
-  return point
+      suffix = f"-{lmbda:.4g}" if cell.variable_rate else ""
+      point = _cached(os.path.join(cell.run_dir, f"eval-{record.images_key}{suffix}.json"),
+                      compute)
+      record.add(key, point)
+    points.append((lmbda, point))
+  return points
 
 
 def _duration(seconds):
@@ -173,7 +212,7 @@ def _duration(seconds):
 def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
   """Runs `python -m tfquant train` for every cell neither finished nor recorded, `jobs` at a
   time, calling `finished(cell)` as each one ends well; returns the failures."""
-  pending = [c for c in cells(grid) if not c.finished and record.get(c) is None]
+  pending = [c for c in cells(grid) if not c.finished and not record.holds(c)]
   total, running, failures, done = len(pending), [], [], 0
   start = time.monotonic()
   log(f"{total} of {len(cells(grid))} runs to train, {jobs} at a time.")
@@ -204,9 +243,9 @@ def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
 
 
 def evaluate_all(grid, record, log=print):
-  """{cell: point} for finished or recorded cells, and the baseline points."""
+  """{cell: [(λ, point)]} for finished or recorded cells, and the baseline points."""
   points = {cell: evaluate_cell(cell, record, log) for cell in cells(grid)
-            if record.get(cell) is not None or cell.finished}
+            if record.holds(cell) or cell.finished}
   baselines = []
   for name, qualities in grid.get("baselines", {}).items():
     for quality in qualities:
@@ -252,6 +291,47 @@ def best_pair(rows):
   return None, "no BD figures"
 
 
+def rate_gap(curve, bpp, psnr):
+  """How many more bits (%) `curve` [(bpp, PSNR, …)] spends than the point (bpp, PSNR) at its
+  PSNR, interpolated in log bpp; NaN outside the curve's PSNR range or where PSNR falls."""
+  rates, qualities = zip(*[(b, q) for b, q, *_ in sorted(curve)])
+  if not (all(a < b for a, b in zip(qualities, qualities[1:]))
+          and qualities[0] <= psnr <= qualities[-1]):
+    return math.nan
+  return 100 * (math.exp(np.interp(psnr, qualities, np.log(rates))) / bpp - 1)
+
+
+def fixed_rate_rows(grid, arch, curve_map):
+  """Each pair's variable-rate curve against the same pair's fixed-rate curve in the grid's
+  `fixed_report`: the BD figures over their shared range and the rate gap at each fixed λ."""
+  with open(grid["fixed_report"]) as f:
+    fixed = {row["pair"]: row["points"] for row in json.load(f)["archs"][arch]["pairs"]
+             if "points" in row}
+  rows = []
+  for label, curve in curve_map.items():
+    if label in fixed:
+      points = sorted(fixed[label], key=lambda p: p["lmbda"])
+      fixed_curve = sorted((p["bpp"], p["psnr"], p["ms_ssim_db"]) for p in points)
+      rows.append({"pair": label, **bd_row(fixed_curve, curve), "gaps": [
+          {"lmbda": p["lmbda"], "bpp": p["bpp"], "rate_gap": rate_gap(curve, p["bpp"], p["psnr"])}
+          for p in points]})
+  return rows
+
+
+def _fixed_rate_lines(grid, rows):
+  lambdas = [gap["lmbda"] for gap in rows[0]["gaps"]] if rows else []
+  lines = [f"### Against fixed-rate models of the same pair ({grid['fixed_report']})", "",
+           "Extra bits of the variable-rate model at the PSNR of each fixed-rate model (%; "
+           "n/a outside its range).", "",
+           "| pair | BD-rate PSNR % | " + " | ".join(f"λ={l:g}" for l in lambdas) + " |",
+           "|---|---|" + "---|" * len(lambdas)]
+  for row in rows:
+    gaps = [_signed(gap["rate_gap"], 1) for gap in row["gaps"]]
+    bd = _signed(row["bd_rate_psnr"], 2, row["overlap"]["bd_rate_psnr"])
+    lines.append(f"| {row['pair']} | {bd} | {' | '.join(gaps)} |")
+  return lines + [""]
+
+
 def report(grid, points, baselines):
   """Writes report.md, report.json and rd_<arch>.png; returns the report dict."""
   out = grid["out_dir"]
@@ -264,9 +344,9 @@ def report(grid, points, baselines):
            "not overlap or are not monotonic).", ""]
   for arch in grid["archs"]:
     arch_points = {c.pair: [] for c in points if c.arch == arch}
-    for cell, point in points.items():
+    for cell, rates in points.items():
       if cell.arch == arch:
-        arch_points[cell.pair].append((cell.lmbda, point["mean"]))
+        arch_points[cell.pair] += [(lmbda, point["mean"]) for lmbda, point in rates]
     curve_map = {pair_label(p): sorted((m["bpp"], m["psnr"], m["ms_ssim_db"]) for _, m in v)
                  for p, v in arch_points.items()}
     anchor = curve_map.get(pair_label(ANCHOR), [])
@@ -285,6 +365,8 @@ def report(grid, points, baselines):
                             references=baseline_curves)
     result["archs"][arch] = {"pairs": rows, "best_pair": best, "best_by": best_by,
                              "plot": os.path.basename(plot)}
+    if grid.get("fixed_report"):
+      result["archs"][arch]["against_fixed_rate"] = fixed_rate_rows(grid, arch, curve_map)
     lines += [f"## {arch}", "", f"Best pair ({best_by}): **{best}**", "",
               f"![RD curves]({os.path.basename(plot)})", "",
               "| pair (entropy/decoder) | BD-rate PSNR % | BD-rate MS-SSIM % | BD-PSNR dB |"
@@ -297,6 +379,8 @@ def report(grid, points, baselines):
       lines.append(f"| {row['pair']} | {' | '.join(bd)} | {points_text} |")
     lines += ["", f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%} on the axis "
               "that figure integrates over: it extrapolates more than it measures.", ""]
+    if grid.get("fixed_report"):
+      lines += _fixed_rate_lines(grid, result["archs"][arch]["against_fixed_rate"])
   with open(os.path.join(out, "report.json"), "w") as f:
     json.dump(result, f, indent=2, sort_keys=True)
   with open(os.path.join(out, "report.md"), "w") as f:

@@ -66,6 +66,11 @@ def to_db(ms_ssim_value):
   return float(-10 * np.log10(max(1 - ms_ssim_value, 1e-10)))
 
 
+def log_spaced(low, high, count):
+  """`count` λ spaced evenly in log λ from `low` to `high`, both included."""
+  return [low * (high / low) ** (i / max(count - 1, 1)) for i in range(count)]
+
+
 class ModelCodec:
   """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate. A
   variable-rate model codes at `lmbda` (the settings record the λ its files record)."""
@@ -90,8 +95,7 @@ class ModelCodec:
     if not model.variable_rate:
       return [cls(model, **kwargs)]
     if isinstance(rates, int):
-      low, high = model.lmbda
-      rates = [low * (high / low) ** (i / max(rates - 1, 1)) for i in range(rates)]
+      rates = log_spaced(*model.lmbda, rates)
     return [cls(model, lmbda=lmbda, **kwargs) for lmbda in rates]
 
   def encode(self, image):

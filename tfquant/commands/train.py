@@ -72,7 +72,8 @@ for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:
     _DEFINE[_field.type](FLAG_NAMES.get(_field.name, _field.name), None,
                          HELP[_field.name] + f" (default {_field.default!r}).")
-flags.DEFINE_alias("lmbda", "lambda")
+for _field, _flag in FLAG_NAMES.items():
+  flags.DEFINE_alias(_field, _flag)
 flags.DEFINE_string("config", None, "A shipped config by name (balle2018, cheng2020, ...: "
                     "tfquant/configs/) or a Python file defining CONFIG.")
 flags.DEFINE_multi_string("set", [], "A setting as key=value or dotted.key=value for nested "
