@@ -3,6 +3,8 @@
 import dataclasses
 import math
 import os
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -193,3 +195,21 @@ def test_damaged_or_forged_files_are_refused_or_decode_exactly(model):
   counts = fuzzing.run(model, data, cases=100)
   assert all(set(c) <= {"refused", "exact"} for c in counts.values()), dict(counts)
   assert counts["forged_rate"]["refused"] >= 9  # a code off by any amount changes every pixel
+
+
+def test_the_demos_rate_slider_steps_through_one_models_rates(tmp_path):
+  # in its own process: the demo's flags would clash with the commands' in this one
+  script = ("import sys\nfrom tfquant import demo, models\nfrom tests.helpers import tiny\n"
+            "model = models.create('balle2018', lmbda=[0.002, 0.05], **tiny('balle2018'))\n"
+            "model.finalize()\ndemo.rate_slider(model, sys.argv[1], sys.argv[2], rates=3)\n")
+  path, out = data.image_paths(data.sample_dir())[0], tmp_path / "slider"
+  run = subprocess.run([sys.executable, "-c", script, path, str(out)], capture_output=True,
+                       text=True, timeout=300, cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert run.returncode == 0, run.stderr[-2000:]
+  table = run.stdout.split("λ")[1].splitlines()[1:4]
+  sizes = [int(line.split()[1]) for line in table]
+  assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+  page = (out / "index.html").read_text()
+  assert 'max="2"' in page and all(f'"file": "0{i}.png"' in page for i in range(3))
+  for i in range(3):
+    assert data.read_image(str(out / f"0{i}.png")).shape == data.read_image(path).shape

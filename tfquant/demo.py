@@ -8,10 +8,14 @@
 2. Measures every zoo family, JPEG and WebP over those images: an RD plot and BD-rates;
    then draws the families' Kodak curves (from their cards) beside JPEG, WebP, BPG 4:4:4 and
    CompressAI's published models (`zoo.references()`), with BD-rates.
-3. Fine-tunes the model briefly with U-Q for the entropy model and DS-Q for the decoder (the
+3. Codes the Kodak-sized image with one variable-rate zoo model at nine rates: a table and
+   rate_slider/index.html, whose slider steps through the decoded images.
+4. Fine-tunes the model briefly with U-Q for the entropy model and DS-Q for the decoder (the
    study's general choice) and codes the images again.
 """
 
+import html
+import json
 import os
 
 from tfquant import commands  # first: it quiets TensorFlow's start-up (see its docstring)
@@ -112,6 +116,52 @@ def kodak_curves(out):
   print(f"Plot: {path}")
 
 
+_SLIDER_PAGE = """<!doctype html>
+<meta charset="utf-8"><title>{title}</title>
+<h3>{title}</h3>
+<p><input id="rate" type="range" min="0" max="{last}" value="{middle}" style="width:40em"></p>
+<p id="label"></p>
+<img id="image">
+<script>
+const rates = {rates};
+const rate = document.getElementById("rate");
+function show() {{
+  const r = rates[rate.value];
+  document.getElementById("image").src = r.file;
+  document.getElementById("label").textContent =
+    `λ = ${{r.lmbda.toPrecision(3)}}: ${{r.bytes}} bytes, ${{r.bpp.toFixed(3)}} bpp, ` +
+    `PSNR ${{r.psnr.toFixed(2)}} dB, MS-SSIM ${{r.ms_ssim_db.toFixed(2)}} dB`;
+}}
+rate.oninput = show;
+show();
+</script>
+"""
+
+
+def rate_slider(model, path, out, rates=9):
+  """Codes one image with a variable-rate model at `rates` λ spaced evenly in log λ: prints
+  a table, writes each decoded image and an index.html whose slider steps through them.
+  Returns the rows."""
+  image, rows = data.read_image(path), []
+  os.makedirs(out, exist_ok=True)
+  print(f"\nOne variable-rate model, {os.path.basename(path)} at {rates} rates:\n"
+        f"{'λ':>9}{'bytes':>8}{'bpp':>8}{'PSNR':>8}{'MS-SSIM':>9}")
+  for index, codec in enumerate(evaluate.ModelCodec.at_rates(model, rates)):
+    row, reconstruction = evaluate.measure(codec, image)
+    row.update(lmbda=codec.lmbda, file=f"{index:02d}.png")
+    data.write_png(os.path.join(out, row["file"]), reconstruction)
+    rows.append(row)
+    print(f"{codec.lmbda:>9.5f}{row['bytes']:>8}{row['bpp']:>8.3f}{row['psnr']:>8.2f}"
+          f"{row['ms_ssim_db']:>9.2f}")
+  title = html.escape(f"{os.path.basename(path)}: one model, {rates} rates")
+  page = _SLIDER_PAGE.format(title=title, last=len(rows) - 1, middle=len(rows) // 2,
+                             rates=json.dumps(rows))
+  with open(os.path.join(out, "index.html"), "w") as f:
+    f.write(page)
+  print(f"Slider: {os.path.join(out, 'index.html')}")
+  return rows
+
+
 def finetune(model, paths, steps):
   """The same weights, retrained with U-Q (rate) and DS-Q (decoder) for `steps` steps."""
   options = dict(model.get_config(), ent_quant="universal", dec_quant="dsq")
@@ -139,6 +189,10 @@ def main(argv):
   side_by_side(model, paths, FLAGS.out)
   zoo_curves(paths, FLAGS.out)
   kodak_curves(FLAGS.out)
+  variable_rate = [name for name in zoo.names() if zoo.card(name)["config"].get("lmbda_max")]
+  if variable_rate:
+    rate_slider(models.load(zoo.PREFIX + variable_rate[0]), paths[-1],
+                os.path.join(FLAGS.out, "rate_slider"))
   if FLAGS.finetune_steps:
     tuned = finetune(model, data.image_paths(data.sample_dir()), FLAGS.finetune_steps)
     side_by_side(tuned, paths, os.path.join(FLAGS.out, "finetuned"))
