@@ -21,7 +21,7 @@ from benchmarks import common
 from tfquant import coding, data, models
 from tfquant.coding import container
 
-MODELS = ("balle2018-mse-0.01", "cheng2020-mse-0.015")
+MODELS = ("balle2017-mse-0.01", "balle2018-mse-0.01", "cheng2020-mse-0.015")
 FORGED_SHAPE = (8192, 8192)
 TIMEOUT_SECONDS = 600
 

@@ -186,6 +186,24 @@ def test_a_string_too_short_for_its_shape_is_not_decoded(model, coder):
   assert not bool(ok) and time.perf_counter() - start < 10
 
 
+@pytest.mark.parametrize("coder", coders.NAMES)
+def test_a_forged_shape_without_side_information_is_refused_before_any_crc_or_synthesis(coder):
+  """Ballé17 has no side information to check first: its one string, too short for the
+  forged shape, is refused before decoding, and neither the symbols' CRC over every claimed
+  position nor the synthesis runs (−1 and an empty image)."""
+  model = trained("balle2017")
+  image = sample_image(48, 80)
+  image_shape, checksums, string = model.compress(image, coder=coder)
+  decoded, actual, ok = model.decompress_tensors(0.0, image_shape, checksums, string,
+                                                 coder=coder, integer=model.integer_coding())
+  assert bool(ok) and np.array_equal(actual, checksums) and decoded.shape == image.shape
+  decoded, actual, ok = model.decompress_tensors(0.0, image_shape * 64, checksums, string,
+                                                 coder=coder, integer=model.integer_coding())
+  assert not bool(ok) and list(actual.numpy()) == [-1, -1] and decoded.shape == (0, 0, 3)
+  with pytest.raises(BitstreamError, match="strings are damaged"):
+    model.decompress(image_shape * 64, checksums, string, coder=coder)
+
+
 def test_wrong_model_is_refused(stream):
   _, data = stream
   other = models.create("balle2018", ent_quant="universal", dec_quant="dsq", **TINY)

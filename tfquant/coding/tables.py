@@ -50,7 +50,10 @@ class IndexedTables:
     the symbols: it holds at most 8 bits a byte (plus `slack_bits` for a coder's final
     state and trailing bytes it leaves out). A decoder can refuse a forged shape or a
     truncated string with it before decoding; valid strings always pass."""
-    needed = tf.reduce_sum(tf.gather(self.min_bits(), tf.reshape(indexes, [-1])))
+    tables = tf.size(self.starts)
+    uses = tf.math.bincount(tf.reshape(indexes, [-1]), minlength=tables, maxlength=tables,
+                            dtype=tf.float64)
+    needed = tf.reduce_sum(uses * self.min_bits())
     available = 8 * tf.cast(tf.strings.length(tf.reshape(string, [])), tf.float64) + slack_bits
     return needed > available
 

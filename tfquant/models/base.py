@@ -396,7 +396,7 @@ class CompressionModel(tf.keras.Model):
     y_hat, symbols, ok = self.entropy.decompress(
         list(strings), padded // self.latent_strides["y"], coder=coder,
         dither=dither if dithered else None, integer=integer, accept_side_info=accept_side_info)
-    actual = checks.symbol_checksums(header, symbols)
+    actual = checks.symbol_checksums(header, symbols, decoded=ok)
 
     def reconstruct():
       latent = y_hat * self._quantization_step(y_hat, rate_code) if self.variable_rate else y_hat

@@ -21,9 +21,13 @@ def side_info_checksum(header, side_symbols):
   return tf.bitwise.bitwise_and(symbol_checksum(header, side_symbols), container.SIDE_INFO_MASK)
 
 
-def symbol_checksums(header, symbols):
+def symbol_checksums(header, symbols, decoded=True):
   """int64 [2]: `symbol_checksum` of every latent, and `side_info_checksum` (−1 for a model
-  with one latent, which has no side information)."""
+  with one latent, which has no side information). The first is −1 unless `decoded` (a bool
+  tensor: the coders read the strings whole), so a refused forged shape skips a CRC over
+  every position it claims."""
   side = (side_info_checksum(header, symbols[1:]) if len(symbols) > 1 else
           tf.constant(-1, tf.int64))
-  return tf.stack([symbol_checksum(header, symbols), side])
+  whole = tf.cond(tf.convert_to_tensor(decoded), lambda: symbol_checksum(header, symbols),
+                  lambda: tf.constant(-1, tf.int64))
+  return tf.stack([whole, side])
