@@ -302,8 +302,8 @@ def test_grid_configs_load(tmp_path):
     fixed = {row["pair"] for row in json.load(f)["archs"]["balle2018"]["pairs"]}
   assert {compare.pair_label(pair) for pair in vbr["pairs"]} <= fixed
   mixed = tmp_path / "mixed.py"
-  mixed.write_text(f"GRID = dict(out_dir='x', archs={{'balle2018': {{}}}}, pairs=[('noise', "
-                   f"'noise')], lambdas=[0.01, (0.001, 0.1)], train={{}})\n")
+  mixed.write_text("GRID = dict(out_dir='x', archs={'balle2018': {}}, pairs=[('noise', "
+                   "'noise')], lambdas=[0.01, (0.001, 0.1)], train={})\n")
   with pytest.raises(ValueError, match="one \\(low, high\\) range"):
     compare.load_grid(str(mixed))
 
