@@ -112,11 +112,8 @@ class ContextCodec(HyperCodec):
     dither = 0.0 if dither is None else dither
 
     def encode_group(state, parameters, select):
-      y_hat, symbols, items, tables = codec.encode(select(y), codec.mixture(parameters, integer),
-                                                   dither, integer)
-      reads = tf.fill([codec.reads], tf.size(items) // codec.reads)
-      state = tuple(array.write(array.size(), tf.reshape(value, [-1])) for array, value in
-                    zip(state, (items, tables, reads)))
+      y_hat, symbols, *coded = codec.coded(select(y), parameters, dither, integer)
+      state = tuple(array.write(array.size(), value) for array, value in zip(state, coded))
       return state, y_hat, symbols
 
     arrays = tuple(tf.TensorArray(tf.int32, size=0, dynamic_size=True, infer_shape=False,

@@ -130,13 +130,18 @@ class PredictedMixtureCodec(QuantizedLatentCodec):
     """The coder's tables (`dither` moves the offsets, not the tables)."""
     raise NotImplementedError
 
-  def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
-    mixture = self.mixture(params, integer)
-    _, symbols, items, tables = self.encode(y, mixture, 0.0 if dither is None else dither,
-                                            integer)
+  def coded(self, y, params, dither, integer):
+    """`encode` under the mixture `params` predict: (ŷ, symbols, and the coder's items,
+    tables and read sizes, flat)."""
+    y_hat, symbols, items, tables = self.encode(y, self.mixture(params, integer), dither,
+                                                integer)
     reads = tf.fill([self.reads], tf.size(items) // self.reads)
-    string = coders.get(coder).encode(tf.reshape(items, [-1]), tf.reshape(tables, [-1]),
-                                      self.tables(), reads)
+    return y_hat, symbols, tf.reshape(items, [-1]), tf.reshape(tables, [-1]), reads
+
+  def compress(self, y, params=None, *, coder=coders.DEFAULT, dither=None, integer=False):
+    _, symbols, items, tables, reads = self.coded(y, params, 0.0 if dither is None else dither,
+                                                  integer)
+    string = coders.get(coder).encode(items, tables, self.tables(), reads)
     return [tf.reshape(string, [1])], [symbols]
 
   def decompress(self, strings, spatial_shape, params=None, *, coder=coders.DEFAULT,
