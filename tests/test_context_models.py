@@ -314,6 +314,22 @@ def test_integer_parameters_code_what_float_ones_do_and_files_say_which():
     coding.decode(floating, forged)
 
 
+def test_serial_integer_positions_code_the_same_bytes_compiled_or_not():
+  """The coding graphs run the serial context's integer network XLA-compiled; an export
+  traces it as separate ops: both write and read the same files."""
+  model = case_model("minnen2018", "serial", "integer")
+  image = tf.constant(sample_image(48, 64))
+  compiled = model.compress(image)
+  separate = tf.function(functools.partial(model.compress_tensors, integer=True),
+                         autograph=False)(image)
+  for a, b in zip(compiled, separate):
+    np.testing.assert_array_equal(a, b)
+  decoded, actual, ok = tf.function(functools.partial(model.decompress_tensors, integer=True),
+                                    autograph=False)(0.0, *separate)
+  assert bool(ok) and np.array_equal(actual, compiled[1])
+  np.testing.assert_array_equal(decoded, model.decompress(*compiled))
+
+
 ENCODE_ELSEWHERE = """
 import sys
 import numpy as np

@@ -1,10 +1,30 @@
 """Raster-scan context latent codec (Minnen et al. 2018): y decoded one position at a time."""
 
+import contextlib
+import threading
+
 import tensorflow as tf
 
 from tfquant.latent_codecs.context import ContextCodec
 from tfquant.latent_codecs.hyperprior import spatial_shape
 from tfquant.latent_codecs.integer_network import Fixed, IntegerNetwork
+
+_compiling = threading.local()
+
+
+@contextlib.contextmanager
+def compiled_positions():
+  """While a coding graph is traced inside, the integer network at each position runs as one
+  XLA-compiled function: as ~180 separate small ops (the block exponents' bookkeeping) it
+  took 1.4× the float path's time. XLA keeps IEEE semantics and every value is an exact
+  integer, so the bytes are the same. Exports trace without it: TF Serving runs XLA on a CPU
+  only behind an experimental flag."""
+  previous = getattr(_compiling, "on", False)
+  _compiling.on = True
+  try:
+    yield
+  finally:
+    _compiling.on = previous
 
 
 class RasterScanCodec(ContextCodec):
@@ -106,10 +126,16 @@ class RasterScanCodec(ContextCodec):
     hyper_part = first.partial(hyper, slice(filters, None))
     rest = IntegerNetwork(rest)
 
-    def parameters_at(patch, i, j):
+    def network(patch, hyper_mantissas, hyper_exponent):
       patch = Fixed.from_float(tf.reshape(patch, [tf.shape(patch)[0], -1]))
       context_part = first.partial(context_layer(patch), slice(None, filters))
-      return rest(first.finish([context_part, hyper_part[:, i, j, :]])).to_float()
+      return rest(first.finish([context_part, Fixed(hyper_mantissas, hyper_exponent)])).to_float()
+
+    if getattr(_compiling, "on", False):
+      network = tf.function(network, jit_compile=True, autograph=False)
+
+    def parameters_at(patch, i, j):
+      return network(patch, hyper_part.mantissas[:, i, j, :], hyper_part.exponent)
 
     return parameters_at
 

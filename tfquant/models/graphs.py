@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfquant import quantizers
 from tfquant.coding import coders
 from tfquant.coding.container import BitstreamError
+from tfquant.latent_codecs import raster_scan
 from tfquant.models import checks, layers, tiles, variable_rate
 
 
@@ -130,7 +131,8 @@ class CodingGraphs:
       # Control flow in coding is explicit (tf.cond, tf.while_loop): AutoGraph would only
       # re-transpile every layer's source, a large part of each trace.
       graph = tf.function(function, input_signature=signature, autograph=False)
-      with layers.constant_kernels():  # traced once, here: the signature is fixed
+      # traced once, here: the signature is fixed
+      with layers.constant_kernels(), raster_scan.compiled_positions():
         graph.get_concrete_function()
       self._graphs.functions[key] = graph
     return self._graphs.functions[key]
