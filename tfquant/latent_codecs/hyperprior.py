@@ -40,8 +40,7 @@ class HyperCodec(LatentCodec):
     super().__init__(**kwargs)
     self.hyper_analysis = hyper_analysis
     self.hyper_synthesis = hyper_synthesis
-    if entropy_parameters is not None:
-      self.entropy_parameters = entropy_parameters
+    self.entropy_parameters = entropy_parameters
     self.y_codec = y_codec
     self.z_codec = z_codec
     self.abs_input = bool(abs_input)
@@ -72,7 +71,7 @@ class HyperCodec(LatentCodec):
 
   def y_parameters(self, features, integer=False):
     """y's parameters from `features` (ψ, or [φ, ψ]; a `Fixed` with `integer`), float32."""
-    network = getattr(self, "entropy_parameters", None)
+    network = self.entropy_parameters
     if integer:
       return (features if network is None else IntegerNetwork(network.layers)(features)
              ).to_float()
