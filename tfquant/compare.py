@@ -372,7 +372,7 @@ def report(grid, points, baselines):
               "| pair (entropy/decoder) | BD-rate PSNR % | BD-rate MS-SSIM % | BD-PSNR dB |"
               " points (λ: bpp, PSNR) |", "|---|---|---|---|---|"]
     for row in rows:
-      points_text = "; ".join(f"{p['lmbda']:g}: {p['bpp']:.3f}, {p['psnr']:.2f}"
+      points_text = "; ".join(f"{p['lmbda']:.4g}: {p['bpp']:.3f}, {p['psnr']:.2f}"
                               for p in row.get("points", []))
       bd = [_signed(row[k], digits, row["overlap"][k])
             for k, digits in (("bd_rate_psnr", 2), ("bd_rate_ms_ssim", 2), ("bd_psnr", 3))]
