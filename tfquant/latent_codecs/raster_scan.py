@@ -1,30 +1,18 @@
 """Raster-scan context latent codec (Minnen et al. 2018): y decoded one position at a time."""
 
-import contextlib
-import threading
-
 import tensorflow as tf
 
+from tfquant import tracing
 from tfquant.latent_codecs.context import ContextCodec
 from tfquant.latent_codecs.hyperprior import spatial_shape
 from tfquant.latent_codecs.integer_network import Fixed, IntegerNetwork
 
-_compiling = threading.local()
-
-
-@contextlib.contextmanager
-def compiled_positions():
-  """While a coding graph is traced inside, the integer network at each position runs as one
-  XLA-compiled function: as ~180 separate small ops (the block exponents' bookkeeping) it
-  took 1.4× the float path's time. XLA keeps IEEE semantics and every value is an exact
-  integer, so the bytes are the same. Exports trace without it: TF Serving runs XLA on a CPU
-  only behind an experimental flag."""
-  previous = getattr(_compiling, "on", False)
-  _compiling.on = True
-  try:
-    yield
-  finally:
-    _compiling.on = previous
+# While a coding graph is traced under `compiled_positions.on()`, the integer network at each
+# position runs as one XLA-compiled function: as ~180 separate small ops (the block exponents'
+# bookkeeping) it took 1.4× the float path's time. XLA keeps IEEE semantics and every value is
+# an exact integer, so the bytes are the same. Exports trace without it: TF Serving runs XLA
+# on a CPU only behind an experimental flag.
+compiled_positions = tracing.Switch()
 
 
 class RasterScanCodec(ContextCodec):
@@ -131,7 +119,7 @@ class RasterScanCodec(ContextCodec):
       context_part = first.partial(context_layer(patch), slice(None, filters))
       return rest(first.finish([context_part, Fixed(hyper_mantissas, hyper_exponent)])).to_float()
 
-    if getattr(_compiling, "on", False):
+    if compiled_positions:
       network = tf.function(network, jit_compile=True, autograph=False)
 
     def parameters_at(patch, i, j):

@@ -132,7 +132,7 @@ class CodingGraphs:
       # re-transpile every layer's source, a large part of each trace.
       graph = tf.function(function, input_signature=signature, autograph=False)
       # traced once, here: the signature is fixed
-      with layers.constant_kernels(), raster_scan.compiled_positions():
+      with layers.constant_kernels.on(), raster_scan.compiled_positions.on():
         graph.get_concrete_function()
       self._graphs.functions[key] = graph
     return self._graphs.functions[key]

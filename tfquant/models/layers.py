@@ -1,11 +1,11 @@
 """Convolution helpers shared by the architectures (TFC's SignalConv2D, 'same' zero padding)."""
 
-import contextlib
 import functools
-import threading
 
 import tensorflow as tf
 import tensorflow_compression as tfc
+
+from tfquant import tracing
 
 
 @functools.lru_cache(maxsize=None)
@@ -38,21 +38,11 @@ def rdft_kernel(parameter):
   return tf.transpose(tf.reshape(kernel, [inputs, outputs, height, width]), (2, 3, 0, 1))
 
 
-_kernels = threading.local()
-
-
-@contextlib.contextmanager
-def constant_kernels():
-  """While a graph is traced inside, RDFT kernels enter it as constants computed once (by
-  TFC's own inverse FFT, so the values are the same), not recomputed from their
-  coefficients at every run: the inverse FFTs were 45% of an image's encode and 30% of its
-  decode. For graphs that run on fixed weights only (a finalized model's coding)."""
-  previous = getattr(_kernels, "constant", False)
-  _kernels.constant = True
-  try:
-    yield
-  finally:
-    _kernels.constant = previous
+# While a graph is traced under `constant_kernels.on()`, RDFT kernels enter it as constants
+# computed once (by TFC's own inverse FFT, so the values are the same), not recomputed from
+# their coefficients at every run: the inverse FFTs were 45% of an image's encode and 30% of
+# its decode. For graphs that run on fixed weights only (a finalized model's coding).
+constant_kernels = tracing.Switch()
 
 
 class SignalConv2D(tfc.SignalConv2D):
@@ -95,7 +85,7 @@ class SignalConv2D(tfc.SignalConv2D):
 
   @property
   def kernel(self):
-    if getattr(_kernels, "constant", False) and isinstance(self.kernel_parameter,
+    if constant_kernels and isinstance(self.kernel_parameter,
                                                           tfc.RDFTParameter):
       with tf.init_scope():  # computed eagerly, captured by the graph being traced
         return super().kernel
