@@ -189,7 +189,7 @@ def main(argv):
   side_by_side(model, paths, FLAGS.out)
   zoo_curves(paths, FLAGS.out)
   kodak_curves(FLAGS.out)
-  variable_rate = [name for name in zoo.names() if zoo.card(name)["config"].get("lmbda_max")]
+  variable_rate = [name for name in zoo.names() if zoo.variable_rate(name)]
   if variable_rate:
     rate_slider(models.load(zoo.PREFIX + variable_rate[0]), paths[-1],
                 os.path.join(FLAGS.out, "rate_slider"))

@@ -115,7 +115,7 @@ def family_entries(family):
   """The fixed-rate zoo entries of `family` (their names' prefix: "cheng2020" or
   "cheng2020-mse"), sorted by rate (λ); a variable-rate entry is no point of their curve."""
   names = [name for name in zoo.names() if name.startswith(family + "-")
-           and not zoo.card(name)["config"].get("lmbda_max")]
+           and not zoo.variable_rate(name)]
   if not names:
     raise ValueError(f"No zoo family {family!r}; the zoo has: {', '.join(zoo.names())}.")
   return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])

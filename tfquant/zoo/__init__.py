@@ -81,6 +81,11 @@ def expand(spec):
   return [PREFIX + name for name in matches]
 
 
+def variable_rate(name):
+  """Whether the entry is one variable-rate model (a λ range, not one λ)."""
+  return card(name)["config"].get("lmbda_max") is not None
+
+
 def describe(name):
   """One entry's row for `tfquant zoo`: what it is, how it was trained, its Kodak figures."""
   entry = card(name)
