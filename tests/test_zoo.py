@@ -1,5 +1,6 @@
 """The models shipped in tfquant/zoo/: loadable by name, documented by their cards, coding."""
 
+import dataclasses
 import os
 
 import numpy as np
@@ -131,3 +132,32 @@ def test_families_and_the_reference_curves_they_are_judged_by():
   for label, reference in references.items():
     assert len(reference) >= 6, label
     assert all(a[0] < b[0] and a[1] < b[1] for a, b in zip(reference, reference[1:])), label
+
+
+def test_a_variable_rate_entry_carries_its_curve_and_resumes_its_evaluation(tmp_path,
+                                                                             monkeypatch):
+  monkeypatch.setattr(zoo, "DIRECTORY", str(tmp_path / "zoo"))
+  images = data.image_paths(data.sample_dir())[:1]
+  config = train.resolve_config(overrides=dict(
+      arch="balle2018", lmbda=0.002, lmbda_max=0.05, batch_size=2, patch_size=64, steps=3,
+      train_glob=data.sample_dir(), train_dir=str(tmp_path / "run"), **TINY))
+  train.train(config, progress=False)
+  card = zoo_maker.write_entry("tiny-vr-mse", config, 3, 2.0, images, rates=3)
+  model = models.load("zoo:tiny-vr-mse")
+  assert zoo.variable_rate("tiny-vr-mse") and zoo.card("tiny-vr-mse") == card
+  curve = card["kodak_curve"]
+  assert [point["lmbda"] for point in curve] == pytest.approx(
+      [float(model.quantization_step.lmbda(model.rate_code(lmbda)))
+       for lmbda in (0.002, 0.01, 0.05)], rel=1e-5)
+  assert card["kodak"] == curve[1]  # the geometric middle is one of an odd count of rates
+  assert curve[0]["bpp"] < curve[2]["bpp"]
+  # Measured points are kept in the run: writing the entry again measures nothing...
+  measured = []
+  monkeypatch.setattr(zoo_maker, "_figures", lambda codec, images: measured.append(
+      codec.lmbda) or dict(curve[0], lmbda=None))
+  assert zoo_maker.write_entry("tiny-vr-mse", config, 3, 2.0, images, rates=3) == card
+  assert measured == []
+  # ...unless the run has been trained further since.
+  zoo_maker.write_entry("tiny-vr-mse", dataclasses.replace(config, steps=4), 4, 2.0, images,
+                        rates=3)
+  assert len(measured) == 3

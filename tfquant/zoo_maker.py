@@ -17,6 +17,8 @@ import time
 
 from tfquant import data, evaluate, models, train, zoo
 
+CURVE_RATES = 25  # a variable-rate entry's Kodak curve: enough to show it is continuous
+
 
 def _timed_train(config):
   """Trains (or resumes) and adds the wall time to the run's `seconds.json`."""
@@ -59,11 +61,38 @@ def runs(config_file, work_dir):
   return result
 
 
-def _save_and_evaluate(config, directory, name, images):
-  """Saves the finished run `config` in `directory` (float16 weights) and returns the Kodak
-  figures of what was saved, coded for real on `images`."""
+def _save_and_evaluate(config, directory, name, images, rates=CURVE_RATES):
+  """Saves the finished run `config` in `directory` (float16 weights) and returns the card's
+  Kodak figures of what was saved, coded for real on `images`: {"kodak": figures}; for a
+  variable-rate model also "kodak_curve", its figures at `rates` λ spaced evenly in log λ, and
+  "kodak" is its point at the range's geometric middle. Each point is kept in the run
+  directory as soon as it is measured, so that a killed evaluation resumes where it stopped."""
   models.save(models.load(config.train_dir), directory, float16=True)
-  point = evaluate.evaluate(evaluate.ModelCodec(models.load(directory), label=name), images)
+  model = models.load(directory)
+  if not model.variable_rate:
+    return {"kodak": _figures(evaluate.ModelCodec(model, label=name), images)}
+  done_path = os.path.join(config.train_dir, "kodak_points.json")
+  done = {"steps": config.steps, "points": {}}
+  if os.path.exists(done_path):
+    with open(done_path) as f:
+      kept = json.load(f)
+    if kept["steps"] == config.steps:  # else measured before the run was trained further
+      done = kept
+  codecs = evaluate.ModelCodec.at_rates(model, rates, label=name)
+  codecs.append(evaluate.ModelCodec(model, label=name, lmbda=model.quantization_step.middle))
+  for codec in codecs:
+    key = f"{codec.lmbda:.6g}"
+    if key not in done["points"]:
+      done["points"][key] = dict(_figures(codec, images), lmbda=float(key))
+      with open(done_path + ".tmp", "w") as f:
+        json.dump(done, f, indent=1)
+      os.replace(done_path + ".tmp", done_path)
+  curve = [done["points"][f"{codec.lmbda:.6g}"] for codec in codecs]
+  return {"kodak": curve[-1], "kodak_curve": sorted(curve[:-1], key=lambda p: p["lmbda"])}
+
+
+def _figures(codec, images):
+  point = evaluate.evaluate(codec, images)
   return {k: point["mean"][k] for k in ("bpp", "psnr", "ms_ssim", "ms_ssim_db")}
 
 
@@ -75,15 +104,14 @@ def _card_config(config):
   return values
 
 
-def write_entry(name, config, steps, seconds, images):
+def write_entry(name, config, steps, seconds, images, rates=CURVE_RATES):
   """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
-  written on `images`."""
+  written on `images` (a variable-rate model at `rates` λ)."""
   directory = os.path.join(zoo.DIRECTORY, name)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
           "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {config.precision})",
-          "config": _card_config(config),
-          "kodak": _save_and_evaluate(config, directory, name, images),
-          "kodak_images": len(images)}
+          "config": _card_config(config), "kodak_images": len(images),
+          **_save_and_evaluate(config, directory, name, images, rates)}
   with open(os.path.join(directory, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
   return card
@@ -93,6 +121,7 @@ def make(config_file, work_dir, only=None, train_missing=True):
   """Trains (or resumes) the runs of `config_file` in `work_dir` (`only`: those λ) and writes
   each finished one as a zoo entry."""
   plan = runs(config_file, work_dir)
+  rates = train.load_python_config(config_file, "ZOO").get("rates", CURVE_RATES)
   unknown = sorted(set(only or ()) - {lmbda for lmbda, _, _ in plan})
   if unknown:
     raise ValueError(f"{config_file} has no run at λ {', '.join(map(str, unknown))}; its λ: "
@@ -106,7 +135,7 @@ def make(config_file, work_dir, only=None, train_missing=True):
     if trained is None:
       continue
     steps, seconds = trained
-    card = write_entry(name, config, steps, seconds, images)
+    card = write_entry(name, config, steps, seconds, images, rates)
     print(f"{name}: {steps} steps, {seconds / 3600:.2f} h; Kodak bpp "
           f"{card['kodak']['bpp']:.4f}, PSNR {card['kodak']['psnr']:.2f} dB", flush=True)
 
@@ -181,9 +210,9 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
       if trained is None:
         continue
       steps, seconds = trained
-      kodak_figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images)
+      figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images)
       with open(result_path, "w") as f:
-        json.dump({"steps": steps, "seconds": seconds, "kodak": kodak_figures}, f)
+        json.dump({"steps": steps, "seconds": seconds, **figures}, f)
     with open(result_path) as f:
       runs[name] = dict(json.load(f), config=config)
     candidates[name] = zoo.kodak_point(runs[name]["kodak"])

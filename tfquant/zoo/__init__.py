@@ -6,7 +6,8 @@
 Each entry is a directory here holding what `tfquant.models.save` writes (`model.json`,
 weights; float32) and `card.json`: the training configuration, steps, CPU time and its
 Kodak figures. A variable-rate entry (`config.lmbda_max` set) is a family of its own: its card's
-`kodak` is its point at the range's geometric middle, and `kodak_curve` its whole curve. `configs/zoo_balle2018.py` and `docs/RESULTS.md` say how they were made.
+`kodak` is its point at the range's geometric middle, and `kodak_curve` its whole curve.
+`configs/zoo_*.py` and `docs/RESULTS.md` say how they were made.
 `references/` holds Kodak curves to judge them by: JPEG and WebP measured here, BPG 4:4:4 and
 CompressAI's models of the same architectures as CompressAI publishes them.
 """

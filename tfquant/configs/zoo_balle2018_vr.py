@@ -1,0 +1,34 @@
+"""The model zoo's variable-rate Ballé18 (tfquant/zoo/balle2018-vr-span-mse), made by
+`bin/make-zoo --config=configs/zoo_balle2018_vr.py`.
+
+One model for every λ from 0.00018 to 0.05 (278×; on Kodak 0.10–0.82 bpp), AUN-Q/AUN-Q with
+λ drawn log-uniformly per example. Fine-tuned from zoo:balle2018-mse-0.005 for 2400 steps, Adam
+5e-4 dropped ×0.1 at 70%, so that it costs what the four fixed entries cost together (7000 +
+3 × 1200 steps). Its card's curve is Kodak at `ZOO["rates"]` λ spaced evenly in log λ.
+"""
+import os
+
+from tfquant import data
+
+_PHOTOS = data.shared_dir("photos") or data.sample_dir()
+
+CONFIG = dict(
+    arch="balle2018",
+    num_filters=64,
+    latent_filters=96,
+    ent_quant="noise",
+    lmbda=0.00018,
+    lmbda_max=0.05,
+    init_from="zoo:balle2018-mse-0.005",
+    batch_size=8,
+    patch_size=128,
+    steps=2400,
+    lr=5e-4,
+    lr_decay_fraction=0.7,
+    checkpoint_every=200,
+    summary_every=100,
+    image_summary_every=1000,
+    train_glob=os.path.join(_PHOTOS, "*.png"),
+)
+
+ZOO = dict(name="balle2018-vr-span-mse", finetune={}, rates=25)
