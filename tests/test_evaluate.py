@@ -306,6 +306,18 @@ def test_grid_configs_load(tmp_path):
                    "'noise')], lambdas=[0.01, (0.001, 0.1)], train={})\n")
   with pytest.raises(ValueError, match="one \\(low, high\\) range"):
     compare.load_grid(str(mixed))
+  # The fixed-rate report is checked before anything trains.
+  other_arch = tmp_path / "other_arch.py"
+  other_arch.write_text(f"GRID = dict(out_dir='x', archs={{'cheng2020': {{}}}}, pairs=[('noise', "
+                        f"'noise')], lambdas=[(0.001, 0.1)], train={{}}, "
+                        f"fixed_report={vbr['fixed_report']!r})\n")
+  with pytest.raises(ValueError, match="has no cheng2020; it holds balle2018"):
+    compare.load_grid(str(other_arch))
+  fixed = tmp_path / "fixed.py"
+  fixed.write_text(f"GRID = dict(out_dir='x', archs={{'balle2018': {{}}}}, pairs=[('noise', "
+                   f"'noise')], lambdas=[0.01], train={{}}, fixed_report='nope.json')\n")
+  with pytest.raises(ValueError, match="fixed_report is for a grid of one"):
+    compare.load_grid(str(fixed))
 
 
 def test_bd_overlap_is_reported_and_little_overlap_is_marked():

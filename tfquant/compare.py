@@ -61,7 +61,27 @@ def load_grid(path):
                      and 0 < ranges[0][0] < ranges[0][1]):
     raise ValueError(f"{path}: lambdas holds fixed λ values or one (low, high) range, "
                      f"got {grid['lambdas']}.")
+  if grid.get("fixed_report"):
+    _check_fixed_report(path, grid, variable_rate=bool(ranges))
   return grid
+
+
+def _check_fixed_report(path, grid, variable_rate):
+  """Before any training: the report a variable-rate grid is measured against holds its
+  architectures."""
+  report = grid["fixed_report"]
+  if not variable_rate:
+    raise ValueError(f"{path}: fixed_report is for a grid of one (low, high) λ range.")
+  try:
+    with open(report) as f:
+      archs = json.load(f)["archs"]
+  except (OSError, ValueError, KeyError, TypeError) as error:
+    raise ValueError(f"{path}: fixed_report {report} is not a readable grid report "
+                     f"({error}).") from None
+  missing = sorted(set(grid["archs"]) - set(archs))
+  if missing:
+    raise ValueError(f"{path}: fixed_report {report} has no {', '.join(missing)}; it holds "
+                     f"{', '.join(sorted(archs))}.")
 
 
 def pair_label(pair):
