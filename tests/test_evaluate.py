@@ -314,8 +314,8 @@ def test_grid_configs_load(tmp_path):
   with pytest.raises(ValueError, match="has no cheng2020; it holds balle2018"):
     compare.load_grid(str(other_arch))
   fixed = tmp_path / "fixed.py"
-  fixed.write_text(f"GRID = dict(out_dir='x', archs={{'balle2018': {{}}}}, pairs=[('noise', "
-                   f"'noise')], lambdas=[0.01], train={{}}, fixed_report='nope.json')\n")
+  fixed.write_text("GRID = dict(out_dir='x', archs={'balle2018': {}}, pairs=[('noise', "
+                   "'noise')], lambdas=[0.01], train={}, fixed_report='nope.json')\n")
   with pytest.raises(ValueError, match="fixed_report is for a grid of one"):
     compare.load_grid(str(fixed))
 

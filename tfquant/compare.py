@@ -26,6 +26,7 @@ found in the record is neither trained nor evaluated again: committed as the gri
 record lets a grid resume on another machine, where the run directories are gone.
 """
 
+import functools
 import hashlib
 import json
 import math
@@ -202,27 +203,28 @@ def _cached(path, compute):
 def evaluate_cell(cell, record, log=print):
   """[(λ, RD point)] of the cell, one per rate: from the record, else from its run (cached
   there), then recorded."""
-  points, model = [], None
+  model = functools.cache(lambda: models.load(cell.run_dir))  # loaded once, if at all
+  points = []
   for key, lmbda in cell.rates.items():
     point = record.get(key)
     if point is None:
-      def compute():
-        nonlocal model
-        log(f"evaluating {cell.run_dir}" + (f" at λ={lmbda:.4g}" if cell.variable_rate else ""))
-        model = model or models.load(cell.run_dir)
-        codec = evaluate.ModelCodec(model, label=pair_label(cell.pair),
-                                    lmbda=lmbda if cell.variable_rate else None)
-        point = evaluate.evaluate(codec, record.paths, estimate=True,
-                                  progress=evaluate.terminal_progress(key))
-        point["settings"].update(arch=cell.arch, lmbda=lmbda)
-        return point
-
       suffix = f"-{lmbda:.4g}" if cell.variable_rate else ""
       point = _cached(os.path.join(cell.run_dir, f"eval-{record.images_key}{suffix}.json"),
-                      compute)
+                      functools.partial(_evaluate_rate, cell, record, key, lmbda, model, log))
       record.add(key, point)
     points.append((lmbda, point))
   return points
+
+
+def _evaluate_rate(cell, record, key, lmbda, model, log):
+  """The RD point of `cell` at `lmbda` on the record's images; `model()` loads the model."""
+  log(f"evaluating {cell.run_dir}" + (f" at λ={lmbda:.4g}" if cell.variable_rate else ""))
+  codec = evaluate.ModelCodec(model(), label=pair_label(cell.pair),
+                              lmbda=lmbda if cell.variable_rate else None)
+  point = evaluate.evaluate(codec, record.paths, estimate=True,
+                            progress=evaluate.terminal_progress(key))
+  point["settings"].update(arch=cell.arch, lmbda=lmbda)
+  return point
 
 
 def _duration(seconds):
