@@ -138,11 +138,17 @@ def test_a_variable_rate_entry_carries_its_curve_and_resumes_its_evaluation(tmp_
                                                                              monkeypatch):
   monkeypatch.setattr(zoo, "DIRECTORY", str(tmp_path / "zoo"))
   images = data.image_paths(data.sample_dir())[:1]
-  config = train.resolve_config(overrides=dict(
-      arch="balle2018", lmbda=0.002, lmbda_max=0.05, batch_size=2, patch_size=64, steps=3,
-      train_glob=data.sample_dir(), train_dir=str(tmp_path / "run"), **TINY))
+  start = train.resolve_config(overrides=dict(
+      arch="balle2018", lmbda=0.01, batch_size=2, patch_size=64, steps=2,
+      train_glob=data.sample_dir(), train_dir=str(tmp_path / "start"), **TINY))
+  train.train(start, progress=False)
+  zoo_maker.write_entry("tiny-mse-0.01", start, 2, 1.0, images)
+  config = dataclasses.replace(start, lmbda=0.002, lmbda_max=0.05, steps=3,
+                               init_from="zoo:tiny-mse-0.01", train_dir=str(tmp_path / "run"))
   train.train(config, progress=False)
   card = zoo_maker.write_entry("tiny-vr-mse", config, 3, 2.0, images, rates=3)
+  assert (card["started_from"], card["total_steps"], card["total_training_seconds"]) == (
+      "zoo:tiny-mse-0.01 (its weights at 2 steps)", 5, 3)
   model = models.load("zoo:tiny-vr-mse")
   assert zoo.variable_rate("tiny-vr-mse") and zoo.card("tiny-vr-mse") == card
   curve = card["kodak_curve"]

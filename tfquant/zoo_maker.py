@@ -104,6 +104,18 @@ def _card_config(config):
   return values
 
 
+def _start(config, steps, seconds):
+  """A run started from a zoo entry: which, and the totals of steps and seconds with it."""
+  if not (config.init_from or "").startswith(zoo.PREFIX):
+    return {}
+  start = zoo.card(config.init_from)
+  start_steps = start.get("total_steps", start["steps"])
+  return {"started_from": f"{config.init_from} (its weights at {start_steps} steps)",
+          "total_steps": start_steps + steps,
+          "total_training_seconds": round(seconds + start.get(
+              "total_training_seconds", start["training_seconds"]))}
+
+
 def write_entry(name, config, steps, seconds, images, rates=CURVE_RATES):
   """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
   written on `images` (a variable-rate model at `rates` λ)."""
@@ -111,6 +123,7 @@ def write_entry(name, config, steps, seconds, images, rates=CURVE_RATES):
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
           "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {config.precision})",
           "config": _card_config(config), "kodak_images": len(images),
+          **_start(config, steps, seconds),
           **_save_and_evaluate(config, directory, name, images, rates)}
   with open(os.path.join(directory, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
