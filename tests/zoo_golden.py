@@ -1,4 +1,4 @@
-"""Writes the golden files of zoo entries for test_zoo: each named entry's file of the same
+"""Writes the golden files of zoo entries for test_zoo_files: each named entry's file of the same
 image with its coders (`golden_coders`), and its decoded pixels as a PNG.
 
     python -m tests.zoo_golden NAME [NAME ...]     # after `make-zoo` replaced these entries
@@ -17,7 +17,7 @@ import numpy as np
 
 from tfquant import coding, data, models
 from tests.helpers import sample_image, zoo_lmbda
-from tests.test_zoo import GOLDEN, golden_coders
+from tests.test_zoo_files import GOLDEN, golden_coders
 
 
 def write(names):
