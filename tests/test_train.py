@@ -383,3 +383,16 @@ def test_mirrored_and_multi_worker_match_single_device(tmp_path):
     assert np.abs(flat_single).max() > 0
     np.testing.assert_allclose(flat, flat_single, rtol=1e-3,
                                atol=1e-5 * np.abs(flat_single).max())
+
+
+def test_every_zoo_config_resolves():
+  """Each zoo config in configs/ gives a valid run configuration as it stands (one may build
+  on another, as zoo_balle2018_vr on zoo_balle2018)."""
+  from tfquant.train import config as config_module
+  names = [n for n in config_module.config_names() if n.startswith("zoo_")]
+  assert {"zoo_balle2018", "zoo_balle2018_vr"} <= set(names)
+  for name in names:
+    assert train.resolve_config(name, {"train_dir": "unused"}).steps > 0, name
+  variable_rate = train.resolve_config("zoo_balle2018_vr", {"train_dir": "unused"})
+  assert (variable_rate.lmbda, variable_rate.lmbda_max, variable_rate.num_filters) == (
+      0.00018, 0.05, 64)

@@ -9,29 +9,19 @@ One model for every λ from 0.00018 to 0.05 (278×; on Kodak 0.10–0.82 bpp), A
 Seed 1: the same protocol with seed 0 landed 0.3 dB lower (docs/RESULTS.md "Variable rate":
 runs of it differ by some 7% BD-rate), and the zoo ships the better of the two runs.
 """
-import os
+from tfquant.configs import zoo_balle2018
 
-from tfquant import data
-
-_PHOTOS = data.shared_dir("photos") or data.sample_dir()
-
+# The fixed entries' architecture, quantizers, crops and data; the fine-tune's own settings.
 CONFIG = dict(
-    arch="balle2018",
-    num_filters=64,
-    latent_filters=96,
-    ent_quant="noise",
+    zoo_balle2018.CONFIG,
     lmbda=0.00018,
     lmbda_max=0.05,
     init_from="zoo:balle2018-mse-0.005",
-    batch_size=8,
-    patch_size=128,
     steps=2400,
     lr=5e-4,
     lr_decay_fraction=0.7,
     checkpoint_every=200,
-    summary_every=100,
     image_summary_every=1000,
-    train_glob=os.path.join(_PHOTOS, "*.png"),
     seed=1,
 )
 
