@@ -189,11 +189,12 @@ def main(argv):
   side_by_side(model, paths, FLAGS.out)
   zoo_curves(paths, FLAGS.out)
   kodak_curves(FLAGS.out)
-  variable_rate = [zoo.card(name)["config"] | {"name": name} for name in zoo.names()
-                   if zoo.variable_rate(name)]
+  variable_rate = {name: zoo.card(name)["config"] for name in zoo.names()
+                   if zoo.variable_rate(name)}
   if variable_rate:  # the one of the widest range
-    widest = max(variable_rate, key=lambda config: config["lmbda_max"] / config["lmbda"])
-    rate_slider(models.load(zoo.PREFIX + widest["name"]), paths[-1],
+    widest = max(variable_rate, key=lambda name: variable_rate[name]["lmbda_max"]
+                 / variable_rate[name]["lmbda"])
+    rate_slider(models.load(zoo.PREFIX + widest), paths[-1],
                 os.path.join(FLAGS.out, "rate_slider"))
   if FLAGS.finetune_steps:
     tuned = finetune(model, data.image_paths(data.sample_dir()), FLAGS.finetune_steps)

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 
-from tfquant import data, evaluate, models, train, zoo
+from tfquant import data, evaluate, files, models, train, zoo
 
 CURVE_RATES = 25  # a variable-rate entry's Kodak curve: enough to show it is continuous
 
@@ -84,9 +84,7 @@ def _save_and_evaluate(config, directory, name, images, rates=CURVE_RATES):
     key = f"{codec.lmbda:.6g}"
     if key not in done["points"]:
       done["points"][key] = dict(_figures(codec, images), lmbda=float(key))
-      with open(done_path + ".tmp", "w") as f:
-        json.dump(done, f, indent=1)
-      os.replace(done_path + ".tmp", done_path)
+      files.write_atomically(done_path, json.dumps(done, indent=1).encode())
   curve = [done["points"][f"{codec.lmbda:.6g}"] for codec in codecs]
   return {"kodak": curve[-1], "kodak_curve": sorted(curve[:-1], key=lambda p: p["lmbda"])}
 
