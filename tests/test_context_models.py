@@ -2,6 +2,7 @@
 
 import dataclasses
 import functools
+import hashlib
 import math
 import os
 import subprocess
@@ -16,6 +17,7 @@ from tfquant import coding, models
 from tfquant.coding import bisection, coders, container, rans
 from tfquant.latent_codecs import GaussianMixture, MaskedConv2D, integer_network
 from tfquant.latent_codecs.integer_network import Fixed, IntegerLayer
+from tfquant.models import layers
 from tests.helpers import coded_bytes, hard_forward, random_image, sample_image, tiny, trained
 
 # Models trained briefly: (arch, context) -> (entropy quantizer, decoder quantizer). Training
@@ -290,6 +292,32 @@ def test_integer_layers_are_exact_whatever_the_summation_order():
               [0, half, half, 0], [-1, 6 * stride, 5 * stride, -1])))
     np.testing.assert_allclose(out.to_float(), expected, atol=2e-3 * float(
         tf.reduce_max(tf.abs(expected))))
+
+
+def test_rdft_kernels_on_the_integer_path_come_from_no_fft_library():
+  """TFC's RDFT kernels come from an inverse FFT whose last bits differ between CPUs and
+  GPUs; the integer twins take theirs from the closed-form map, the same everywhere."""
+  for height, width in ((1, 1), (3, 3), (5, 5), (4, 6)):
+    count = height * (width // 2 + 1)
+    units = tf.reshape(tf.eye(count, dtype=tf.float64), [count, height, width // 2 + 1])
+    norm = tf.constant((height * width) ** 0.5, tf.complex128)
+    fft = tf.concat([tf.reshape(tf.signal.irfft2d(tf.complex(real, imag) * norm,
+                                                  [height, width]), [count, -1])
+                     for real, imag in ((units, 0 * units), (0 * units, units))], 0)
+    np.testing.assert_allclose(integer_network.inverse_rdft_matrix(height, width), fft,
+                               rtol=0, atol=1e-14)
+  rng = np.random.RandomState(0)
+  layer = layers.up(6, 3, 2, tf.nn.leaky_relu)
+  layer.build([None, None, None, 5])
+  for part in (layer.kernel_parameter.real, layer.kernel_parameter.imag):
+    part.assign(rng.randn(*part.shape).astype(np.float16).astype(np.float32))  # as a zoo entry
+  kernel = integer_network.portable_rdft_kernel(layer.kernel_parameter)
+  np.testing.assert_allclose(kernel, layer.kernel, atol=1e-5)  # TFC's, to float32 rounding
+  # Pinned bits: a machine that computed them differently would choose other tables.
+  assert hashlib.sha256(kernel.tobytes()).hexdigest()[:16] == "ea157ed50d0bb7d3"
+  twin = integer_network.integer_layer(layer)
+  np.testing.assert_array_equal(twin.kernel, np.round(np.ldexp(
+      kernel.astype(np.float64), twin.kernel_exponent)))
 
 
 def test_integer_parameters_code_what_float_ones_do_and_files_say_which():

@@ -7,7 +7,7 @@ The files use the model's default entropy parameters: integer ones where it has 
 only those tables are the same on every CPU (float ones decode exactly only on an instruction
 set that computes the same floats). From then on every later version, on any machine, must
 decode those files to the same symbols and write the same bytes; an entry's golden files change
-only when its weights do.
+only when its weights do, or the rules that make its integer twins (a file format change).
 """
 
 import os

@@ -18,6 +18,9 @@ Latent-Variable Models", ICLR 2019) run these networks on integers instead. Here
   magnitude to fit 22 bits again; the shift comes from the tensor's exact maximum.
 - **Activations**: ReLU is exact; leaky ReLU multiplies negative mantissas by the slope in
   16-bit fixed point.
+- **RDFT kernels** (TFC's default parameterization) are computed from their coefficients
+  without any FFT library, whose last bits differ between CPUs and GPUs: a closed-form
+  inverse-DFT matrix, correctly rounded, then products and sums in a fixed order.
 
 Float32 inputs enter with the exponent that fits their largest magnitude in 22 bits (exact:
 a float32 times a power of two, rounded); outputs leave as float32, exactly (22-bit
@@ -25,6 +28,10 @@ mantissas). Only elementwise IEEE operations (correctly rounded everywhere) foll
 the table index, so both ends of a channel compute the same tables.
 """
 
+import decimal
+import fractions
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -38,6 +45,7 @@ BIAS_BITS = 50  # the bias's part of any partial sum ≤ 2^50
 SLOPE_BITS = 16
 MAX_EXPONENT = 1000  # 2^−f stays a normal float64
 
+_PI = decimal.Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
 _POWERS = [2.0**k for k in range(54)]  # a constant made at import would start TF's runtime
 
 
@@ -201,6 +209,63 @@ class IntegerNetwork:
     return inputs
 
 
+def _turn(fraction):
+  """(cos, sin) of 2π·`fraction` (a `Fraction`) to 60 digits: Taylor series in decimal
+  arithmetic, which every platform computes alike (libm's cosines differ in their last bits)."""
+  with decimal.localcontext() as context:
+    context.prec = 60
+    angle = 2 * _PI * fraction.numerator / fraction.denominator
+    sums, term, k = [decimal.Decimal(0), decimal.Decimal(0)], decimal.Decimal(1), 0
+    while abs(term) > decimal.Decimal("1e-58"):
+      sums[k % 2] += term if k % 4 < 2 else -term
+      k += 1
+      term = term * angle / k
+    return sums
+
+
+@functools.lru_cache(maxsize=None)
+def inverse_rdft_matrix(height, width):
+  """float64 [2·height·(width//2+1), height·width]: the linear map from the (real, imaginary)
+  coefficients of TFC's `RDFTParameter` to a kernel slice, each entry correctly rounded, so
+  the same on every machine.
+
+  TFC's kernel is irfft2d(coefficients) · √(height·width): an inverse complex DFT over the
+  rows, then an inverse real DFT over the columns, which reads only the real part of the zero
+  and Nyquist columns and counts every other column twice (for its conjugate). So coefficient
+  (u, v) adds weight_v · Re(X · e^{iθ}) / √(height·width) to tap (y, x), θ = 2π(uy/height +
+  vx/width). No entry can round to a tie: a tie is a dyadic rational, these are irrational
+  or not dyadic (such as 1/3).
+  """
+  columns = width // 2 + 1
+  matrix = np.zeros([2, height, columns, height * width])
+  with decimal.localcontext() as context:
+    context.prec = 60
+    norm = decimal.Decimal(height * width).sqrt()
+    for u, v, y, x in itertools.product(range(height), range(columns), range(height),
+                                        range(width)):
+      cos, sin = _turn((fractions.Fraction(u * y, height) + fractions.Fraction(v * x, width)) % 1)
+      weight = (1 if v == 0 or 2 * v == width else 2) / norm
+      matrix[:, u, v, y * width + x] = float(weight * cos), float(-weight * sin)
+  return matrix.reshape(2 * height * columns, height * width)
+
+
+def portable_rdft_kernel(parameter):
+  """The float32 kernel [height, width, inputs, outputs] of an `RDFTParameter`, bit for bit
+  the same on every machine: float64 products and sums in one fixed order (elementwise IEEE
+  operations, which every platform rounds alike), rounded once to float32."""
+  height, width, inputs, outputs = parameter.shape
+  with tf.init_scope():
+    real, imag = (np.asarray(part.numpy(), np.float64).reshape(inputs * outputs, -1)
+                  for part in (parameter.real, parameter.imag))
+  coefficients = np.concatenate([real, imag], 1)
+  matrix = inverse_rdft_matrix(height, width)
+  kernel = np.zeros([inputs * outputs, height * width])
+  for row in range(matrix.shape[0]):
+    kernel += coefficients[:, row:row + 1] * matrix[row]
+  return np.transpose(kernel.astype(np.float32).reshape(inputs, outputs, height, width),
+                      (2, 3, 0, 1))
+
+
 def integer_layer(layer):
   """The `IntegerLayer` of a SignalConv2D; a 1×1 stride-1 correlation becomes a product
   ("dense": float64 products are faster than float64 convolutions)."""
@@ -209,7 +274,9 @@ def integer_layer(layer):
   if layer.padding != "same_zeros" or any(k % 2 == 0 for k in layer.kernel_support):
     raise ValueError(f"No integer form for {layer.name!r}: needs odd kernels, same_zeros.")
   with tf.init_scope():  # read while a coding graph is traced: its constants
-    kernel = layer.kernel.numpy()
+    kernel = (portable_rdft_kernel(layer.kernel_parameter)
+              if isinstance(layer.kernel_parameter, tfc.RDFTParameter)
+              else layer.kernel.numpy())
     bias = layer.bias.numpy() if layer.use_bias else None
   if layer.corr and kernel.shape[:2] == (1, 1) and layer.strides_down[0] == 1:
     return IntegerLayer(kernel.reshape(kernel.shape[2:]), bias, "dense",

@@ -1,26 +1,10 @@
 """Convolution helpers shared by the architectures (TFC's SignalConv2D, 'same' zero padding)."""
 
-import functools
-
 import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfquant import tracing
-
-
-@functools.lru_cache(maxsize=None)
-def _inverse_rdft_matrix(height, width):
-  """float64 [2·height·(width//2+1), height·width]: the linear map from TFC's RDFTParameter's
-  (real, imaginary) coefficients to a kernel slice, read off TensorFlow's own inverse FFT by
-  applying it to every unit coefficient (so it agrees with TFC for any coefficients, symmetric
-  or not)."""
-  count = height * (width // 2 + 1)
-  units = tf.reshape(tf.eye(count, dtype=tf.float64), [count, height, width // 2 + 1])
-  zeros = tf.zeros_like(units)
-  norm = tf.constant((height * width) ** 0.5, tf.complex128)
-  rows = [tf.signal.irfft2d(tf.complex(real, imag) * norm, fft_length=[height, width])
-          for real, imag in ((units, zeros), (zeros, units))]
-  return tf.reshape(tf.concat(rows, 0), [2 * count, height * width]).numpy()
+from tfquant.latent_codecs.integer_network import inverse_rdft_matrix
 
 
 def rdft_kernel(parameter):
@@ -34,7 +18,7 @@ def rdft_kernel(parameter):
   height, width, inputs, outputs = parameter.shape
   coefficients = tf.concat([tf.reshape(parameter.real, [inputs * outputs, -1]),
                             tf.reshape(parameter.imag, [inputs * outputs, -1])], 1)
-  kernel = tf.matmul(coefficients, tf.constant(_inverse_rdft_matrix(height, width), tf.float32))
+  kernel = tf.matmul(coefficients, tf.constant(inverse_rdft_matrix(height, width), tf.float32))
   return tf.transpose(tf.reshape(kernel, [inputs, outputs, height, width]), (2, 3, 0, 1))
 
 
