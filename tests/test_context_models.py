@@ -15,7 +15,7 @@ import tensorflow_compression as tfc
 
 from tfquant import coding, models
 from tfquant.coding import bisection, coders, container, rans
-from tfquant.latent_codecs import GaussianMixture, MaskedConv2D, integer_network
+from tfquant.latent_codecs import GaussianMixture, MaskedConv2D, integer_network, portable_math
 from tfquant.latent_codecs.integer_network import Fixed, IntegerLayer
 from tfquant.models import layers
 from tests.helpers import coded_bytes, hard_forward, random_image, sample_image, tiny, trained
@@ -64,8 +64,9 @@ def test_mixture_likelihood_is_a_pmf_and_matches_tfc_for_one_component():
   np.testing.assert_allclose(single.likelihood(v), noisy.prob(v), rtol=1e-4, atol=1e-7)
 
 
-@pytest.mark.parametrize("coder", coders.NAMES)
-def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder):
+@pytest.mark.parametrize("coder,portable", [(coder, False) for coder in coders.NAMES] +
+                         [(coders.DEFAULT, True)])
+def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder, portable):
   n, parts = 2000, 2
   mixture = random_mixture(n, 3, seed=2)
   offset = tf.random.uniform([n], -0.5, 0.5, seed=3)
@@ -80,7 +81,7 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder):
   # them), the encoder codes all parts' reads at once, the decoder reads part by part.
   windows = [slice(part * n // parts, (part + 1) * n // parts) for part in range(parts)]
   part_mixture = lambda w: GaussianMixture(mixture.weights[w], mixture.means[w],
-                                           mixture.scales[w])
+                                           mixture.scales[w], portable)
 
   @tf.function
   def encode():
@@ -112,6 +113,23 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder):
   assert coded_bits <= 1.01 * ideal_bits + 3 * 16 + 64, (coded_bits, ideal_bits)
   with pytest.raises(tf.errors.InvalidArgumentError, match="coding range"):
     bisection.decisions(tf.constant([1 << 15]), random_mixture(1, 3, seed=0), tf.zeros([1]))
+
+
+def test_portable_exp_and_erfc_are_accurate_and_the_same_bits_everywhere():
+  """The mixture's coding probabilities under integer entropy parameters use these: only
+  IEEE arithmetic, so their bits are pinned here for every machine."""
+  x = np.linspace(-30.0, 30.0, 6001)
+  erfc = portable_math.erfc(x).numpy()
+  exact = np.array([math.erfc(v) for v in x])
+  in_range = np.abs(x) <= portable_math.ERFC_MAX
+  np.testing.assert_allclose(erfc[in_range], exact[in_range], rtol=2e-5)
+  assert np.all(erfc[x > portable_math.ERFC_MAX] == portable_math.erfc(9.0).numpy())
+  exponents = (x * 2.9).astype(np.float32)
+  exp = portable_math.exp(exponents).numpy()
+  np.testing.assert_allclose(exp, np.exp(exponents.astype(np.float64)), rtol=3e-7)
+  assert np.all(portable_math.exp([-1000.0, -87.0]).numpy() >= np.finfo(np.float32).tiny)
+  pins = hashlib.sha256(erfc.tobytes() + exp.tobytes()).hexdigest()[:16]
+  assert pins == "68b990b0f6281519"
 
 
 def test_masks_only_see_already_decoded_neighbours():

@@ -8,10 +8,12 @@ element's distribution and quantized to 16 bits: a row of `tables.BinaryTables`,
 coder codes. By the chain rule the decisions cost −log2 P(s) plus at most ~2·10⁻⁵ bit per
 decision for quantizing the probabilities.
 
-`distribution` is anything with `mass(lower, upper, pivot)`: the probability of [lower,
-upper) per element (float32, shape [n]); `pivot` is a point inside, which tells it which tail
-to subtract from for precision. Both ends must compute it bit-identically, so callers run
-the same operations on the same inputs at the encoder and the decoder.
+`distribution` is anything with `edge(x)`, what it needs to know of a bin edge x (float32
+[n], one per element; a tensor [n, ...]), and `split(lower, middle, upper)` of three such:
+the masses of [lower, middle) and [middle, upper) per element. An interval's outer edges are
+carried from one halving to the next, so each halving evaluates one new edge. Both ends must
+compute them bit-identically, so callers run the same operations on the same inputs at the
+encoder and the decoder.
 """
 
 import tensorflow as tf
@@ -24,12 +26,9 @@ SYMBOL_LIMIT = 1 << (DEPTH - 1)  # exclusive
 TABLES = BinaryTables()
 
 
-def _decision_table(distribution, lower, middle, upper, offset):
-  """Table row for P(symbol < middle | lower ≤ symbol < upper), per element."""
-  edge = lambda s: tf.cast(s, tf.float32) + offset - 0.5  # symbol s is the bin around s+offset
-  pivot = edge(middle)
-  left = distribution.mass(edge(lower), pivot, pivot)
-  right = distribution.mass(pivot, edge(upper), pivot)
+def _decision_table(distribution, lower, middle, upper):
+  """Table row for P(symbol < middle | lower ≤ symbol < upper), per element, from edges."""
+  left, right = distribution.split(lower, middle, upper)
   total = left + right
   # Far in a tail both masses underflow; a fair coin keeps the symbol decodable there.
   p_left = tf.where(total > 0.0, left / tf.where(total > 0.0, total, 1.0), 0.5)
@@ -38,14 +37,22 @@ def _decision_table(distribution, lower, middle, upper, offset):
 
 def _bisect(distribution, offset, num, decide):
   """Runs the DEPTH halvings; `decide(tables, middle)` returns the bits (1 = upper half)."""
+  # Symbol s is the bin around s + offset.
+  edge = lambda s: distribution.edge(tf.cast(s, tf.float32) + offset - 0.5)
   lower = tf.fill([num], SYMBOL_MIN)
   upper = tf.fill([num], SYMBOL_LIMIT)
+  lower_edge, upper_edge = edge(lower), edge(upper)
   for _ in range(DEPTH):
     middle = (lower + upper) // 2
-    tables = _decision_table(distribution, lower, middle, upper, offset)
+    middle_edge = edge(middle)
+    tables = _decision_table(distribution, lower_edge, middle_edge, upper_edge)
     upper_half = tf.cast(decide(tables, middle), tf.bool)
     lower = tf.where(upper_half, middle, lower)
     upper = tf.where(upper_half, upper, middle)
+    per_edge = tf.reshape(upper_half, tf.concat([[-1], tf.ones_like(tf.shape(middle_edge))[1:]],
+                                                0))
+    lower_edge = tf.where(per_edge, middle_edge, lower_edge)
+    upper_edge = tf.where(per_edge, upper_edge, middle_edge)
   return lower
 
 

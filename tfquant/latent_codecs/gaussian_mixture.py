@@ -7,35 +7,53 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from tfquant.coding import bisection, coders
+from tfquant.latent_codecs import portable_math
 from tfquant.latent_codecs.base import LIKELIHOOD_BOUND, QuantizedLatentCodec
 
 
-def _ordered_softmax(logits):
-  """Softmax over the last axis from elementwise exp, max and sums in component order."""
+def _portable_softmax(logits):
+  """Softmax over the last axis, the same on every machine: `portable_math.exp`, then sums
+  in component order. Weights below e^−80 of the largest are e^−80 of it (normal floats)."""
   parts = tf.unstack(logits, axis=-1)
   largest = functools.reduce(tf.maximum, parts)
-  exps = [tf.exp(part - largest) for part in parts]
+  exps = [portable_math.exp(tf.maximum(part - largest, -80.0)) for part in parts]
   total = functools.reduce(tf.add, exps)
   return tf.stack([e / total for e in exps], axis=-1)
 
 
 class GaussianMixture:
-  """Per-element mixtures Σ_k w_k N(μ_k, σ_k²); tensors of shape [..., K], float32."""
+  """Per-element mixtures Σ_k w_k N(μ_k, σ_k²); tensors of shape [..., K], float32.
 
-  def __init__(self, weights, means, scales):
+  `portable`: coding (`edge`, `split`) uses only operations that every machine computes
+  alike (IEEE arithmetic in a fixed order, `portable_math`'s erfc, no subnormals), for
+  tables chosen by integer entropy parameters.
+  """
+
+  def __init__(self, weights, means, scales, portable=False):
     self.weights = weights
     self.means = means
     self.scales = scales
+    self.portable = portable
+
+  def _sum(self, terms):
+    """Σ over the last axis; in component order when portable (a reduction's order is the
+    kernel's)."""
+    if self.portable:
+      return functools.reduce(tf.add, tf.unstack(terms, axis=-1))
+    return tf.reduce_sum(terms, axis=-1)
 
   @property
   def mean(self):
-    return tf.reduce_sum(self.weights * self.means, axis=-1)
+    if self.portable:  # float64: no product of weight and mean is subnormal
+      return tf.cast(self._sum(tf.cast(self.weights, tf.float64) *
+                               tf.cast(self.means, tf.float64)), tf.float32)
+    return self._sum(self.weights * self.means)
 
   def flatten(self):
     """The same mixtures as a [n, K] batch."""
     k = tf.shape(self.weights)[-1]
     return GaussianMixture(*(tf.reshape(t, [-1, k]) for t in (self.weights, self.means,
-                                                             self.scales)))
+                                                             self.scales)), self.portable)
 
   def mass(self, lower, upper, pivot):
     """P(lower ≤ Y < upper) per element; `pivot` ∈ [lower, upper] picks the tail to use."""
@@ -47,6 +65,33 @@ class GaussianMixture:
     tail = lambda x: 0.5 * tf.math.erfc(sign * (x - self.means) / (self.scales * math.sqrt(2)))
     per_component = tf.where(upper_side, tail(lower) - tail(upper), tail(upper) - tail(lower))
     return tf.reduce_sum(self.weights * tf.maximum(per_component, 0.0), axis=-1)
+
+  def edge(self, x):
+    """What `split` needs of bin edges x (`coding.bisection`): x itself, or when portable
+    per component the tail beyond x away from the mean, negated below the mean ([n, K])."""
+    if not self.portable:
+      return x
+    distance = x[..., None] - self.means
+    tail = 0.5 * portable_math.erfc(tf.abs(distance) * self._inverse_scales)
+    return tf.where(distance >= 0.0, tail, -tail)  # tails are > 0 (erfc ≤ 9)
+
+  @functools.cached_property
+  def _inverse_scales(self):
+    """1/(σ√2), once for all of a bisection's edges."""
+    return 1.0 / (self.scales * math.sqrt(2))
+
+  def split(self, lower, middle, upper):
+    """The masses of [lower, middle) and [middle, upper) per element, from their `edge`s;
+    each component's from its tails on the middle's side of its mean (precise far out)."""
+    if not self.portable:
+      return self.mass(lower, middle, middle), self.mass(middle, upper, middle)
+    # On the middle's side of a mean, each edge's tail beyond it on that side: P(Y ≥ x) above
+    # (the edge's own tail if x ≥ μ, else 1 − it), P(Y < x) below; the middle's is its own.
+    above = middle > 0.0
+    left = tf.where(above & (lower < 0.0), 1.0 + lower, lower) - middle
+    right = middle - tf.where(~above & (upper > 0.0), upper - 1.0, upper)
+    return tuple(self._sum(portable_math.flush(self.weights * tf.maximum(part, 0.0)))
+                 for part in (left, right))
 
   def likelihood(self, values):
     """Mass of the unit bin around each value (the density of the mixture ⊛ U(−½, ½))."""
@@ -184,11 +229,12 @@ class GaussianMixtureCodec(PredictedMixtureCodec):
     self.num_parameters = 3 * self.components
 
   def mixture(self, params, integer=False):
-    """With `integer`, the weights' softmax is elementwise operations in a fixed order (a
-    fused softmax kernel differs between CPUs)."""
+    """With `integer`, the mixture is `portable`: its parameters are exact, and so is every
+    probability computed from them."""
     logits, means, scales = tf.unstack(self._grouped(params, self.components), axis=-3)
-    weights = _ordered_softmax(logits) if integer else tf.nn.softmax(logits, axis=-1)
-    return GaussianMixture(weights, means, tfc.lower_bound(tf.abs(scales), self.scale_min))
+    weights = _portable_softmax(logits) if integer else tf.nn.softmax(logits, axis=-1)
+    return GaussianMixture(weights, means, tfc.lower_bound(tf.abs(scales), self.scale_min),
+                           portable=integer)
 
   def encode(self, y, mixture, dither=0.0, integer=False):
     del integer  # the parameters themselves are what integer coding makes exact
