@@ -6,6 +6,9 @@ One model for every λ from 0.00018 to 0.05 (278×; on Kodak 0.10–0.82 bpp), A
 5e-4 dropped ×0.1 at 70%, so that it costs what the four fixed entries cost together (7000 +
 3 × 1200 steps). Its card's curve is Kodak at `ZOO["rates"]` λ spaced evenly in log λ.
 
+The shipped entry started from balle2018-mse-0.005 at 8200 steps (its git history up to
+2026-12-05); that entry has been trained further since, so this config now starts there.
+
 Seed 1: the same protocol with seed 0 landed 0.3 dB lower (docs/RESULTS.md "Variable rate":
 runs of it differ by some 7% BD-rate), and the zoo ships the better of the two runs.
 """
