@@ -8,9 +8,11 @@ integers or zero), so the reconstructions are identical and the rate ratio is th
 cost. Goals: rate ≤ 1.01×, encode and decode time ≤ 1.2× the float path's.
 
 A mixture's probabilities under integer parameters come from `portable_math`: an erfc of some
-fifty elementwise IEEE operations where the float path calls one fused kernel. That is most of
-the Cheng20 rows' time ratios, and the serial context's most of all: each of its positions
-bisects a few hundred values, so the number of operations, not their size, sets its time.
+twenty elementwise IEEE operations and a table lookup where the float path calls one fused
+kernel (fifty operations, a series and an exp, until 2026-12-05: 1.44×/1.49× serially). That
+is most of the Cheng20 rows' time ratios, and the serial context's most of all: each of its
+positions bisects a few hundred values, so the number of operations, not their size, sets
+its time.
 """
 
 import numpy as np

@@ -38,6 +38,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
+from tfquant.latent_codecs.portable_math import DECIMAL_PI, power_of_two
+
 MANTISSA_BITS = 22
 KERNEL_BITS = 15
 KERNEL_L1_BITS = 29  # ≤ 51 − MANTISSA_BITS: the products' part of any partial sum < 2^51
@@ -45,14 +47,7 @@ BIAS_BITS = 50  # the bias's part of any partial sum ≤ 2^50
 SLOPE_BITS = 16
 MAX_EXPONENT = 1000  # 2^−f stays a normal float64
 
-_PI = decimal.Decimal("3.14159265358979323846264338327950288419716939937510582097494459")
 _POWERS = [2.0**k for k in range(54)]  # a constant made at import would start TF's runtime
-
-
-def power_of_two(exponent):
-  """2^exponent (int32 scalar within float64's normal range) as an exact float64."""
-  bits = tf.bitwise.left_shift(tf.cast(exponent, tf.int64) + 1023, 52)
-  return tf.bitcast(bits, tf.float64)
 
 
 def bit_length(value):
@@ -214,7 +209,7 @@ def _turn(fraction):
   arithmetic, which every platform computes alike (libm's cosines differ in their last bits)."""
   with decimal.localcontext() as context:
     context.prec = 60
-    angle = 2 * _PI * fraction.numerator / fraction.denominator
+    angle = 2 * DECIMAL_PI * fraction.numerator / fraction.denominator
     sums, term, k = [decimal.Decimal(0), decimal.Decimal(0)], decimal.Decimal(1), 0
     while abs(term) > decimal.Decimal("1e-58"):
       sums[k % 2] += term if k % 4 < 2 else -term
@@ -243,7 +238,8 @@ def inverse_rdft_matrix(height, width):
     norm = decimal.Decimal(height * width).sqrt()
     for u, v, y, x in itertools.product(range(height), range(columns), range(height),
                                         range(width)):
-      cos, sin = _turn((fractions.Fraction(u * y, height) + fractions.Fraction(v * x, width)) % 1)
+      phase = fractions.Fraction(u * y, height) + fractions.Fraction(v * x, width)
+      cos, sin = _turn(phase % 1)
       weight = (1 if v == 0 or 2 * v == width else 2) / norm
       matrix[:, u, v, y * width + x] = float(weight * cos), float(-weight * sin)
   return matrix.reshape(2 * height * columns, height * width)
