@@ -264,7 +264,7 @@ def test_resume_says_which_settings_changed(tmp_path, caplog):
 
 def test_changed_settings_take_effect_on_resume(tmp_path, caplog):
   train.train(tiny_config(tmp_path, steps=10, lr=1e-3), progress=False)
-  with caplog.at_level("INFO"):
+  with caplog.at_level("INFO", logger="absl"):  # another test may have set absl's level
     trainer = train.train(tiny_config(tmp_path, steps=14, lr=2e-4, batch_size=3,
                                       patch_size=80), progress=False)
   assert trainer.step == 14

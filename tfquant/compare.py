@@ -238,7 +238,8 @@ def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
   total, running, failures, done = len(pending), [], [], 0
   start = time.monotonic()
   log(f"{total} of {len(cells(grid))} runs to train, {jobs} at a time.")
-  while pending or running:
+
+  def launch():
     while pending and len(running) < jobs:
       cell = pending.pop(0)
       os.makedirs(cell.run_dir, exist_ok=True)
@@ -246,20 +247,24 @@ def train_all(grid, record, jobs=1, log=print, finished=lambda cell: None):
       running.append((cell, log_file, subprocess.Popen(
           cell.train_command(), stdout=log_file, stderr=subprocess.STDOUT)))
       log(f"training {cell.run_dir}")
-    for entry in list(running):
-      cell, log_file, process = entry
-      if process.poll() is not None:
-        running.remove(entry)
-        log_file.close()
-        done += 1
-        if process.returncode != 0:
-          failures.append(cell)
-          log(f"FAILED {cell.run_dir} (exit {process.returncode}; see its train.log)")
-        else:
-          finished(cell)
-        elapsed = time.monotonic() - start
-        log(f"[{done}/{total}] {cell.name} ended after {_duration(elapsed)} in all; "
-            f"about {_duration(elapsed / done * (total - done))} left")
+
+  launch()
+  while running:
+    ended = [entry for entry in running if entry[2].poll() is not None]
+    for entry in ended:
+      running.remove(entry)
+      entry[1].close()
+    launch()  # the next runs train while the ended ones are evaluated
+    for cell, _, process in ended:
+      done += 1
+      if process.returncode != 0:
+        failures.append(cell)
+        log(f"FAILED {cell.run_dir} (exit {process.returncode}; see its train.log)")
+      else:
+        finished(cell)
+      elapsed = time.monotonic() - start
+      log(f"[{done}/{total}] {cell.name} ended after {_duration(elapsed)} in all; "
+          f"about {_duration(elapsed / done * (total - done))} left")
     time.sleep(0.5)
   return failures
 
