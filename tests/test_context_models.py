@@ -380,6 +380,7 @@ def test_serial_integer_positions_code_the_same_bytes_compiled_or_not():
 
 
 ENCODE_ELSEWHERE = """
+import os
 import sys
 import numpy as np
 from tfquant import coding, models
@@ -387,7 +388,7 @@ image, out = np.load(sys.argv[1]), sys.argv[2]
 for directory in sys.argv[3:]:
   model = models.load(directory)
   for coder in coding.coders.NAMES:
-    with open(f"{out}/{directory.rsplit('/', 1)[-1]}.{coder}.tfq", "wb") as f:
+    with open(os.path.join(out, f"{os.path.basename(directory)}.{coder}.tfq"), "wb") as f:
       f.write(coding.encode(model, image, coder=coder))
 """
 OTHER_KERNELS = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"},

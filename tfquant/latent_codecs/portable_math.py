@@ -101,18 +101,19 @@ def erfc_segments():
   nodes = [fractions.Fraction(j, _ERFC_DEGREE) for j in range(_ERFC_DEGREE + 1)]
   # Monomial coefficients from values at the nodes: the inverse Vandermonde matrix, exactly.
   vandermonde = [[node**power for power in range(_ERFC_DEGREE + 1)] for node in nodes]
-  inverse = _inverse(vandermonde)
   width = fractions.Fraction(1, ERFC_SEGMENTS_PER_UNIT)
   values = [_decimal_erfc(width * j / _ERFC_DEGREE)
             for j in range(_ERFC_SEGMENTS * _ERFC_DEGREE + 1)]
   table = np.zeros([_ERFC_SEGMENTS, _ERFC_DEGREE + 2], np.float32)
   with decimal.localcontext() as context:
     context.prec = 30
+    inverse = [[decimal.Decimal(entry.numerator) / entry.denominator for entry in row]
+               for row in _inverse(vandermonde)]
     for k in range(_ERFC_SEGMENTS):
       start = values[k * _ERFC_DEGREE]
       ratios = [values[k * _ERFC_DEGREE + j] / start for j in range(_ERFC_DEGREE + 1)]
-      coefficients = [sum(decimal.Decimal(entry.numerator) / entry.denominator * ratio
-                          for entry, ratio in zip(row, ratios)) for row in inverse]
+      coefficients = [sum(entry * ratio for entry, ratio in zip(row, ratios))
+                      for row in inverse]
       table[k] = [float(start)] + [float(c) for c in coefficients]
   return table
 
