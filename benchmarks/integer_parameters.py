@@ -12,7 +12,7 @@ twenty elementwise IEEE operations and a table lookup where the float path calls
 kernel (fifty operations, a series and an exp, until 2026-12-05: 1.44×/1.49× serially). That
 is most of the Cheng20 rows' time ratios, and the serial context's most of all: each of its
 positions bisects a few hundred values, so the number of operations, not their size, sets
-its time.
+its time; there `coding.bisection` prepares two halvings at once (1.27×/1.48× before).
 """
 
 import numpy as np

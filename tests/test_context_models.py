@@ -78,7 +78,8 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder, portable):
   symbols = tf.tensor_scatter_nd_update(symbols, [[0], [1], [2]], [30000, -32768, 32767])
   # Part by part, as a context model codes groups: both ends compute each part's decision
   # probabilities with the same operations on the same shapes (float results may depend on
-  # them), the encoder codes all parts' reads at once, the decoder reads part by part.
+  # them), the encoder codes all parts' reads at once, the decoder reads part by part, looking
+  # 2 halvings ahead where the encoder looked 1 (the same decisions, at another cost).
   windows = [slice(part * n // parts, (part + 1) * n // parts) for part in range(parts)]
   part_mixture = lambda w: GaussianMixture(mixture.weights[w], mixture.means[w],
                                            mixture.scales[w], portable)
@@ -96,7 +97,7 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder, portable):
     state, decoded = reader.initial, []
     for w in windows:
       state, symbols_part = bisection.decode(reader, state, part_mixture(w), offset[w],
-                                             n // parts)
+                                             n // parts, look_ahead=2)
       decoded.append(symbols_part)
     return tf.concat(decoded, 0), reader.finish(state)
 
@@ -111,6 +112,12 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder, portable):
   lane_states = 8 * (1 + rans.STATE_BYTES * string[0]) if coder == "tf" else 0
   coded_bits = 8 * len(string) - lane_states
   assert coded_bits <= 1.01 * ideal_bits + 3 * 16 + 64, (coded_bits, ideal_bits)
+  w = windows[0]
+  bits, tables = bisection.decisions(symbols[w], part_mixture(w), offset[w])
+  for look_ahead in (2, 4):
+    ahead = bisection.decisions(symbols[w], part_mixture(w), offset[w], look_ahead)
+    np.testing.assert_array_equal(ahead[0], bits)
+    np.testing.assert_array_equal(ahead[1], tables)
   with pytest.raises(tf.errors.InvalidArgumentError, match="coding range"):
     bisection.decisions(tf.constant([1 << 15]), random_mixture(1, 3, seed=0), tf.zeros([1]))
 

@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from tfquant import tracing
+from tfquant.coding import bisection
 from tfquant.latent_codecs.context import ContextCodec
 from tfquant.latent_codecs.hyperprior import spatial_shape
 from tfquant.latent_codecs.integer_network import Fixed, IntegerNetwork
@@ -149,7 +150,8 @@ class RasterScanCodec(ContextCodec):
       buffer = tf.tensor_scatter_nd_update(buffer, indices, tf.cast(values, tf.float32))
       return position + 1, buffer, state
 
-    _, buffer, state = tf.while_loop(
-        lambda position, *_: position < height * width, body, (0, buffer, state))
+    with bisection.few_elements.on():  # a position's channels
+      _, buffer, state = tf.while_loop(
+          lambda position, *_: position < height * width, body, (0, buffer, state))
     y_hat = buffer[:, half:, half:half + width, :]
     return (state, y_hat) if with_state else y_hat
