@@ -14,6 +14,7 @@ import tensorflow as tf
 from tfquant import coding, data, evaluate, export, files, models, train
 from tfquant.coding import BitstreamError, coders, container
 from tfquant.models import variable_rate
+from tfquant.train import step as train_step
 from tests import fuzzing
 from tests.helpers import hard_forward, sample_image, tiny
 
@@ -157,6 +158,36 @@ def test_training_a_variable_rate_run_resumes_and_starts_from_a_fixed_rate_one(t
   with pytest.raises(ValueError, match="lambda_max must be above"):
     train.resolve_config(overrides=dict(common, lmbda=0.01, lmbda_max=0.005,
                                         train_dir=str(tmp_path / "bad")))
+  for listed, problem in (("0.004,x", "numbers separated by commas"),
+                          ("0.004,0.2", r"within \[--lambda, --lambda_max\]"),
+                          ("0.004", "at least 2 distinct")):
+    with pytest.raises(ValueError, match=problem):
+      train.resolve_config(overrides=dict(common, lmbda=RANGE[0], lmbda_max=RANGE[1],
+                                          lmbda_list=listed, train_dir=str(tmp_path / "bad")))
+  with pytest.raises(ValueError, match="needs a variable-rate model"):
+    train.resolve_config(overrides=dict(common, lmbda_list="0.004,0.02",
+                                        train_dir=str(tmp_path / "bad")))
+
+
+def test_training_at_a_list_of_lambdas_draws_each_example_from_it():
+  model = models.create("balle2018", lmbda=list(RANGE), **tiny("balle2018"))
+  model(tf.zeros([1, 64, 64, 3]))
+  listed = [0.004, 0.02]
+
+  def drawn(x, training, step, lmbda):  # the model, reporting the λ drawn as its metrics
+    result = model(x, training=training, step=step, lmbda=lmbda)
+    return dict(result, bpp=tf.reduce_min(lmbda), mse=tf.reduce_max(lmbda))
+
+  optimizer = tf.keras.optimizers.Adam(1e-4)
+  optimizer.build(model.trainable_variables)
+  step = train_step.distributed_step(drawn, optimizer, tf.distribute.get_strategy(),
+                                model.trainable_variables, listed)
+  batches = iter(data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0))
+  seen = set()
+  for _ in range(5):
+    metrics, _ = step(batches)
+    seen |= {round(float(metrics[k]), 6) for k in ("bpp", "mse")}
+  assert seen == {0.004, 0.02}
 
 
 def test_evaluate_sweeps_one_model_into_one_curve(model):

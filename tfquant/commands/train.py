@@ -32,6 +32,8 @@ HELP = {
              "CompressAI",
     "lmbda_max": "a variable-rate model: λ from --lambda to this, drawn log-uniformly per "
                  "example, each coded at its own quantization step",
+    "lmbda_list": "a variable-rate model trained at these λ only (comma-separated, within "
+                  "[--lambda, --lambda_max]), drawn uniformly per example",
     "distortion": "mse or ms-ssim; default: the model's (mse)",
     "context": "minnen2018 / cheng2020 context model: none, serial or checkerboard",
     "strategy": f"tf.distribute strategy: {', '.join(train.STRATEGIES)}",
@@ -66,7 +68,7 @@ HELP = {
     "max_nonfinite_steps": "non-finite steps in a row that stop the run",
     "init_from": "a run, checkpoint or saved model (zoo:NAME) whose weights start a new run",
 }
-FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max"}  # TrainConfig's field (λ is a Python keyword): the flag
+FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max", "lmbda_list": "lambda_list"}  # TrainConfig's field (λ is a Python keyword): the flag
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:

@@ -26,6 +26,7 @@ class TrainConfig:
   quantizer_params: dict = dataclasses.field(default_factory=dict)  # {name: {param: value}}
   lmbda: float = 0.01
   lmbda_max: float = None  # a variable-rate model over λ ∈ [lmbda, lmbda_max]
+  lmbda_list: str = None  # "λ1,λ2,…" in that range: trained at these, not log-uniformly
   num_filters: int = 128
   latent_filters: int = None
   context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
@@ -91,6 +92,8 @@ class TrainConfig:
     if self.lmbda_max is not None and not self.lmbda < self.lmbda_max < math.inf:
       problems.append(f"--lambda_max must be above --lambda, got {self.lmbda_max} "
                       f"(--lambda={self.lmbda})")
+    if self.lmbda_list is not None:
+      problems.extend(self._lmbda_list_problems())
     for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
       value = getattr(self, field)
       if value is not None and not 0 <= value <= 1:
@@ -116,6 +119,26 @@ class TrainConfig:
     if problems:
       raise ValueError("invalid training configuration: " + "; ".join(problems))
     return self
+
+  @property
+  def training_lmbdas(self):
+    """The λ a variable-rate model trains at (`lmbda_list`), or None: log-uniform."""
+    if self.lmbda_list is None:
+      return None
+    return [float(v) for v in self.lmbda_list.split(",")]
+
+  def _lmbda_list_problems(self):
+    try:
+      values = self.training_lmbdas
+    except ValueError:
+      return [f"--lambda_list takes numbers separated by commas, got {self.lmbda_list!r}"]
+    if self.lmbda_max is None:
+      return ["--lambda_list needs a variable-rate model (--lambda_max)"]
+    outside = [v for v in values if not self.lmbda <= v <= self.lmbda_max]
+    if len(set(values)) < 2 or outside:
+      return [f"--lambda_list needs at least 2 distinct λ within [--lambda, --lambda_max] = "
+              f"[{self.lmbda:g}, {self.lmbda_max:g}], got {self.lmbda_list!r}"]
+    return []
 
   def at(self, fraction):
     return int(round(fraction * self.steps))

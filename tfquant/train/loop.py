@@ -94,7 +94,7 @@ class Trainer:
       variables = [v for v in self.model.trainable_variables
                    if not (freeze_encoder and v.ref() in self.encoder_variables)]
       self._steps[freeze_encoder] = step.distributed_step(
-          self.model, self.optimizer, self.strategy, variables)
+          self.model, self.optimizer, self.strategy, variables, self.config.training_lmbdas)
     return self._steps[freeze_encoder]
 
   def _stop_message(self, nonfinite, at_step):

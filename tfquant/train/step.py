@@ -4,8 +4,9 @@ updates on every replica, and a single-device one for quick experiments and benc
 import tensorflow as tf
 
 
-def distributed_step(model, optimizer, strategy, variables):
-  """A compiled step over `strategy`'s replicas that trains `variables`.
+def distributed_step(model, optimizer, strategy, variables, lmbdas=None):
+  """A compiled step over `strategy`'s replicas that trains `variables` (a variable-rate model
+  at λ drawn per example from `lmbdas`, or by default log-uniformly over its range).
 
   It takes the distributed iterator and returns the replica-mean metrics (loss, bpp, mse)
   and [loss finite, gradients finite] on every replica. A step that is not finite is skipped
@@ -16,8 +17,11 @@ def distributed_step(model, optimizer, strategy, variables):
 
   @tf.autograph.experimental.do_not_convert  # see make_train_step
   def replica_gradients(x):
+    lmbda = None
+    if lmbdas is not None:
+      lmbda = tf.gather(lmbdas, tf.random.uniform([tf.shape(x)[0]], 0, len(lmbdas), tf.int32))
     with tf.GradientTape() as tape:
-      result = model(x, training=True, step=optimizer.iterations)
+      result = model(x, training=True, step=optimizer.iterations, lmbda=lmbda)
       loss = result["loss"] / strategy.num_replicas_in_sync
       loss = optimizer.get_scaled_loss(loss) if scaled else loss
     grads = tape.gradient(loss, variables)
