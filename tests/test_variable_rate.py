@@ -181,7 +181,7 @@ def test_training_at_a_list_of_lambdas_draws_each_example_from_it():
   optimizer = tf.keras.optimizers.Adam(1e-4)
   optimizer.build(model.trainable_variables)
   step = train_step.distributed_step(drawn, optimizer, tf.distribute.get_strategy(),
-                                model.trainable_variables, listed)
+                                     model.trainable_variables, listed)
   batches = iter(data.patch_dataset(data.image_paths(data.sample_dir()), 64, 4, seed=0))
   seen = set()
   for _ in range(5):

@@ -62,12 +62,13 @@ def _bisect(distribution, offset, num, decide, look_ahead):
   points = 1 << look_ahead
   intervals = [(first, first + (width >> 1), first + width) for level in range(look_ahead)
                for width in [points >> level] for first in range(0, points, width)]
+  # (One interval, as when many elements look 1 ahead: a view, where stacking would copy.)
+  stack = lambda picked: picked[0][None] if len(picked) == 1 else tf.stack(picked)
+  pick = lambda t, i: tf.gather_nd(t, tf.stack([i, elements], axis=1))  # t[i[e], e] per e
   for depth in range(0, DEPTH, look_ahead):
     spacing = (SYMBOL_LIMIT - SYMBOL_MIN) >> (depth + look_ahead)
     inner = edge(lower + spacing * tf.range(1, points)[:, None])  # [points − 1, n, ...]
     rows = [lower_edge, *tf.unstack(inner, points - 1), upper_edge]
-    # (One interval, as when many elements look 1 ahead: a view, where stacking would copy.)
-    stack = lambda picked: picked[0][None] if len(picked) == 1 else tf.stack(picked)
     tables = _decision_table(distribution, *(stack([rows[i] for i in column])
                                               for column in zip(*intervals)))
     reached = tf.zeros([num], tf.int32)  # the interval within its level
@@ -76,7 +77,6 @@ def _bisect(distribution, offset, num, decide, look_ahead):
       if level == 0:
         table, middle_edge = tables[0], rows[points // 2]
       else:
-        pick = lambda t, i: tf.gather_nd(t, tf.stack([i, elements], axis=1))
         table = pick(tables, (1 << level) - 1 + reached)
         middle_edge = pick(inner, (2 * reached + 1) * (points >> (level + 1)) - 1)
       upper_half = tf.cast(decide(table, middle), tf.bool)

@@ -68,7 +68,8 @@ HELP = {
     "max_nonfinite_steps": "non-finite steps in a row that stop the run",
     "init_from": "a run, checkpoint or saved model (zoo:NAME) whose weights start a new run",
 }
-FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max", "lmbda_list": "lambda_list"}  # TrainConfig's field (λ is a Python keyword): the flag
+# TrainConfig's field (λ is a Python keyword): the flag
+FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max", "lmbda_list": "lambda_list"}
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:
