@@ -11,10 +11,11 @@ to tfquant/zoo/<name>.
 
 --continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...) one
 chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
---lr_decay_fraction; the entry's other settings unless --patch_size/--batch_size are given),
-evaluates each on Kodak with real files and replaces the entries whose candidates lower the
-family's BD-rate, if together they lower it by at least --min_gain percent. A killed run resumes
-with the same command; each entry's card keeps the history of its chunks.
+--lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size or
+--precision are given), evaluates each on Kodak with real files and replaces the entries whose
+candidates lower the family's BD-rate, if together they lower it by at least --min_gain
+percent. A killed run resumes with the same command; each entry's card keeps the history of
+its chunks.
 """
 
 
@@ -30,6 +31,8 @@ flags.DEFINE_float("lr", 1e-4, "--continue: the learning rate (Adam, fresh state
 flags.DEFINE_float("lr_decay_fraction", 0.7, "--continue: lr × 0.1 from this fraction on.")
 flags.DEFINE_integer("patch_size", None, "--continue: crop side (default: the entry's).")
 flags.DEFINE_integer("batch_size", None, "--continue: batch (default: the entry's).")
+flags.DEFINE_string("precision", None, "--continue: float32 or mixed_bfloat16 (default: the "
+                    "entry's, float32 where bfloat16 would be emulated).")
 flags.DEFINE_float("min_gain", 2.0, "--continue: the family's BD-rate gain (%) that "
                    "replaces entries.")
 flags.DEFINE_string("work_dir", None, "Where the training runs live (outside the repo).")
@@ -48,7 +51,7 @@ def main(argv):
   from tfquant import zoo_maker
   if family:
     chunk = dict(steps=FLAGS.steps, lr=FLAGS.lr, lr_decay_fraction=FLAGS.lr_decay_fraction)
-    chunk.update({key: FLAGS[key].value for key in ("patch_size", "batch_size")
+    chunk.update({key: FLAGS[key].value for key in ("patch_size", "batch_size", "precision")
                   if FLAGS[key].value is not None})
     zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain)
     return
