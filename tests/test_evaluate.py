@@ -301,6 +301,10 @@ def test_grid_configs_load(tmp_path):
   with open(vbr["fixed_report"]) as f:  # each pair has its fixed-rate curve to compare with
     fixed = {row["pair"] for row in json.load(f)["archs"]["balle2018"]["pairs"]}
   assert {compare.pair_label(pair) for pair in vbr["pairs"]} <= fixed
+  listed, = compare.cells(compare.load_grid(os.path.join(REPO, "configs", "grid_vbr_list.py")))
+  drawn = re.search(r"--lmbda_list=(\S+)", " ".join(listed.train_command())).group(1)
+  rates = list(listed.rates.values())  # the list's λ are every other evaluated rate
+  np.testing.assert_allclose([float(l) for l in drawn.split(",")], rates[::2], rtol=1e-5)
   mixed = tmp_path / "mixed.py"
   mixed.write_text("GRID = dict(out_dir='x', archs={'balle2018': {}}, pairs=[('noise', "
                    "'noise')], lambdas=[0.01, (0.001, 0.1)], train={})\n")
