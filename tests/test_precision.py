@@ -2,6 +2,8 @@
 TFC's, the entropy side stays float32 in every architecture, what a bfloat16 run saves codes
 as any model does, and coding graphs freeze their kernels at finalize."""
 
+import dataclasses
+import json
 import os
 
 import numpy as np
@@ -82,7 +84,8 @@ def test_a_bfloat16_run_saves_a_model_that_codes_exactly(tmp_path):
                                   hard_forward(loaded, image))
 
 
-def test_bfloat16_on_a_machine_without_it_says_it_is_slow(tmp_path, caplog, monkeypatch):
+def test_bfloat16_where_it_is_emulated_says_so_and_auto_takes_float32(tmp_path, caplog,
+                                                                       monkeypatch):
   monkeypatch.setattr(train.strategy, "native_bfloat16", lambda: False)
   config = train.resolve_config(overrides=dict(
       arch="balle2017", num_filters=8, batch_size=1, patch_size=32, steps=1,
@@ -91,6 +94,16 @@ def test_bfloat16_on_a_machine_without_it_says_it_is_slow(tmp_path, caplog, monk
   train.Trainer(config)
   assert any("no native bfloat16" in r.getMessage() and "slower than float32" in r.getMessage()
              for r in caplog.records)
+  auto = dataclasses.replace(config, precision="auto")
+  for native, precision, compute_dtype in ((False, "float32", "float32"),
+                                           (True, "mixed_bfloat16", "bfloat16")):
+    monkeypatch.setattr(train.strategy, "native_bfloat16", lambda native=native: native)
+    caplog.clear()
+    assert train.Trainer(auto).model.analysis.compute_dtype == compute_dtype
+    assert not any("no native bfloat16" in r.getMessage() for r in caplog.records)
+    train.write_config(auto)  # the run records what auto chose
+    with open(os.path.join(str(tmp_path), train.CONFIG_FILE)) as f:
+      assert json.load(f)["resolved_precision"] == precision
 
 
 def test_coding_graphs_take_their_kernels_from_the_weights_at_finalize():

@@ -119,8 +119,9 @@ def write_entry(name, config, steps, seconds, images, rates=CURVE_RATES):
   """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
   written on `images` (a variable-rate model at `rates` λ)."""
   directory = os.path.join(zoo.DIRECTORY, name)
+  precision = strategy.resolve_precision(config.precision)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
-          "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {config.precision})",
+          "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {precision})",
           "config": _card_config(config), "kodak_images": len(images),
           **_start(config, steps, seconds),
           **_save_and_evaluate(config, directory, name, images, rates)}
@@ -187,17 +188,6 @@ def choose(old, candidates):
   return taken, best
 
 
-def _precision_here(precision):
-  """The entry's training precision, unless it is bfloat16 and this machine would emulate it
-  (about ten times slower than float32 on an AVX2 CPU): then float32, whose weights are the
-  same variables, so the chunk continues the entry all the same."""
-  if precision != "mixed_bfloat16" or strategy.native_bfloat16():
-    return precision
-  print("This machine has no native bfloat16 arithmetic: the chunk trains in float32 "
-        "(--precision=mixed_bfloat16 to insist).", flush=True)
-  return "float32"
-
-
 def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   """One more chunk of training for each entry of the zoo family `family`, each started from
   its shipped weights (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps,
@@ -226,8 +216,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
                          f"start again in a new --work_dir")
     settings = dict(card["config"], **chunk, train_dir=os.path.join(root, "run"),
                     init_from=start, train_glob=os.path.join(photos, "*.png"))
-    if "precision" not in chunk:
-      settings["precision"] = _precision_here(settings["precision"])
+    if "precision" not in chunk and settings["precision"] == "mixed_bfloat16":
+      settings["precision"] = "auto"  # float32 where bfloat16 would be emulated, ~10× slower
     config = train.resolve_config(overrides=settings)
     result_path = os.path.join(root, "kodak.json")
     if not os.path.exists(result_path):

@@ -31,8 +31,9 @@ flags.DEFINE_float("lr", 1e-4, "--continue: the learning rate (Adam, fresh state
 flags.DEFINE_float("lr_decay_fraction", 0.7, "--continue: lr × 0.1 from this fraction on.")
 flags.DEFINE_integer("patch_size", None, "--continue: crop side (default: the entry's).")
 flags.DEFINE_integer("batch_size", None, "--continue: batch (default: the entry's).")
-flags.DEFINE_string("precision", None, "--continue: float32 or mixed_bfloat16 (default: the "
-                    "entry's, float32 where bfloat16 would be emulated).")
+flags.DEFINE_string("precision", None, "--continue: float32, mixed_bfloat16 or auto (default: "
+                    "the entry's; auto for an entry trained in bfloat16: float32 where "
+                    "bfloat16 would be emulated).")
 flags.DEFINE_float("min_gain", 2.0, "--continue: the family's BD-rate gain (%) that "
                    "replaces entries.")
 flags.DEFINE_string("work_dir", None, "Where the training runs live (outside the repo).")

@@ -38,8 +38,9 @@ HELP = {
     "context": "minnen2018 / cheng2020 context model: none, serial or checkerboard",
     "strategy": f"tf.distribute strategy: {', '.join(train.STRATEGIES)}",
     "precision": f"{', '.join(train.PRECISIONS)}: what the transforms compute in "
-                 "(mixed_bfloat16: about 2× faster on CPUs with AVX-512 BF16 or AMX; the "
-                 "entropy side is float32 in every precision)",
+                 "(mixed_bfloat16: about 2× faster on CPUs with AVX-512 BF16 or AMX, "
+                 "emulated and slower elsewhere; auto: mixed_bfloat16 where native, else "
+                 "float32; the entropy side is float32 in every precision)",
     "train_glob": "training images: a folder or a glob of PNG/JPEG files",
     "train_dir": "the run directory (resumes when it holds a run)",
     "steps": "total training steps (a resume runs up to this)",

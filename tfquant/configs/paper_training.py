@@ -3,8 +3,9 @@
 min(0.5, 0.5·exp(−3e-4·(step − 997k))); STH switching to hard rounding at 960k; the sigmoid's
 temperature stepping up by 1 every 10⁴ steps from 1 (capped at 2000). Arch configs add their
 DS-Q setting to `PAPER_QUANTIZERS`. The paper trained in float32 on GPUs; runs this long train
-the transforms in bfloat16 here (~2× faster on a CPU with AVX-512 BF16, no visible quality
-cost: docs/RESULTS.md, "Training in bfloat16"); `--precision=float32` restores the paper's.
+the transforms in bfloat16 where it is native (~2× faster on a CPU with AVX-512 BF16, no visible
+quality cost: docs/RESULTS.md, "Training in bfloat16") and in float32 elsewhere (auto);
+`--precision=float32` restores the paper's everywhere.
 """
 from tfquant import quantizers
 
@@ -16,7 +17,7 @@ PAPER_TRAINING = dict(
     sga_decay=3e-4,
     sga_decay_start_fraction=0.997,
     sth_switch_fraction=0.96,
-    precision="mixed_bfloat16",
+    precision="auto",
 )
 
 PAPER_QUANTIZERS = {"sigmoid": quantizers.Sigmoid.STUDY_SCHEDULE}

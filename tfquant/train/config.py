@@ -12,7 +12,7 @@ from tfquant import models, quantizers
 from tfquant.train.run_dir import initial_checkpoint
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 
 
 @dataclasses.dataclass
@@ -46,7 +46,7 @@ class TrainConfig:
   sga_decay_start_fraction: float = 0.997
   sth_switch_fraction: float = 0.96
   strategy: str = "default"
-  precision: str = "float32"
+  precision: str = "float32"  # "auto": mixed_bfloat16 where native, else float32
   seed: int = 0
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3

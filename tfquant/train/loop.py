@@ -50,13 +50,17 @@ class Trainer:
     self.config = config
     self.strategy = strategies.make_strategy(config.strategy)
     self.chief = strategies.is_chief(self.strategy)
-    if config.precision == "mixed_bfloat16" and not strategies.native_bfloat16():
+    self.precision = strategies.resolve_precision(config.precision)
+    if config.precision == "auto":
+      logging.info("--precision=auto: %s here.", self.precision)
+    elif config.precision == "mixed_bfloat16" and not strategies.native_bfloat16():
       logging.warning("This machine has no native bfloat16 arithmetic (a CPU with AVX-512 "
                       "BF16 or AMX, or a GPU of compute capability 8 or more): "
-                      "--precision=mixed_bfloat16 runs, emulated, slower than float32.")
+                      "--precision=mixed_bfloat16 runs, emulated, slower than float32 "
+                      "(--precision=auto chooses float32 here).")
     tf.random.set_seed(config.seed)
     with self.strategy.scope():
-      self.model = models.create(config.arch, config.precision, **config.model_options())
+      self.model = models.create(config.arch, self.precision, **config.model_options())
       self.optimizer = make_optimizer(config)
       self.optimizer.build(self.model.trainable_variables)  # not inside the step's branches
       self.validation = monitor.Validation(config, self.model, self.chief)

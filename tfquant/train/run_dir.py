@@ -12,6 +12,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfquant import data, models
+from tfquant.train import strategy
 
 CONFIG_FILE = "config.json"
 LOCK_FILE = ".lock"
@@ -62,6 +63,7 @@ def write_config(config):
   path = os.path.join(config.train_dir, CONFIG_FILE)
   resolved = dataclasses.asdict(config)
   resolved["resolved_model_options"] = config.model_options()
+  resolved["resolved_precision"] = strategy.resolve_precision(config.precision)
   changed = []
   if os.path.exists(path):
     with open(path) as f:
