@@ -70,6 +70,10 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
     candidate = models.load(os.path.join(work, name, "candidate"))
     for ours, theirs in zip(model.weights, candidate.weights):
       np.testing.assert_array_equal(ours, theirs)
+  stages = zoo.progress("tiny-mse")  # where the family has been: before the chunk and after it
+  assert [stage["steps"] for stage in stages] == [12, 18]
+  assert stages[0]["curve"] == sorted(zoo.kodak_point(card["kodak"]) for card in shipped.values())
+  assert stages[1]["curve"] == zoo.kodak_curve(zoo.names())
   with pytest.raises(ValueError, match="continues another version"):
     zoo_maker.continue_family("tiny", work, chunk)
   # A replacement killed between its two renames leaves the old entry hidden: put back.
@@ -86,6 +90,10 @@ def test_families_and_the_reference_curves_they_are_judged_by():
              for name in names)
   curve = zoo.kodak_curve(families["cheng2020-mse"])
   assert len(curve) == 4 and [p[0] for p in curve] == sorted(p[0] for p in curve)
+  stages = zoo.progress("cheng2020-mse")  # first trained, then continued chunk by chunk
+  assert stages[0]["date"] is None and stages[-1]["curve"] == curve
+  assert all(a["steps"] < b["steps"] and a["cpu_hours"] < b["cpu_hours"] and
+             (a["date"] or "") <= b["date"] for a, b in zip(stages, stages[1:]))
   references = zoo.references()
   assert {"JPEG", "WebP", "BPG", "bmshj2018-hyperprior", "cheng2020-anchor"} <= {
       word for label in references for word in label.split()}

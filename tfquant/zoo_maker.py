@@ -163,17 +163,6 @@ def family_entries(family):
   return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])
 
 
-def lineage(card):
-  """The training chunks behind an entry, oldest first: its card's "history", or for a card
-  written before continuation one chunk of its own steps (plus its start's, "total_steps")."""
-  if "history" in card:
-    return card["history"]
-  return [{"steps": card.get("total_steps", card["steps"]),
-           "training_seconds": card.get("total_training_seconds", card["training_seconds"]),
-           "cpus": card["cpus"],
-           "config": card["config"], "kodak": card["kodak"]}]
-
-
 def choose(old, candidates):
   """Which candidates replace their entries: greedily (in rate order) each that lowers the
   family's BD-rate against its old curve. `old` and `candidates` are {name: (bpp, psnr,
@@ -256,7 +245,7 @@ def _replace(name, run, candidate, kodak_images):
   """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
   card = zoo.card(name)
   config, kodak = _card_config(run["config"]), run["kodak"]
-  history = lineage(card) + [{
+  history = zoo.lineage(card) + [{
       "steps": run["steps"], "training_seconds": round(run["seconds"]),
       "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,
       "kodak": kodak}]

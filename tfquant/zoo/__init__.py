@@ -69,6 +69,51 @@ def references():
   return curves
 
 
+def lineage(entry):
+  """The training chunks behind an entry (its card `entry`), oldest first: its "history", or
+  for a card written before continuation one chunk of its own steps (plus its start's,
+  "total_steps")."""
+  if "history" in entry:
+    return entry["history"]
+  return [{"steps": entry.get("total_steps", entry["steps"]),
+           "training_seconds": entry.get("total_training_seconds", entry["training_seconds"]),
+           "cpus": entry["cpus"], "config": entry["config"], "kodak": entry["kodak"]}]
+
+
+def _chunk_key(chunk):
+  """What the entries one `make-zoo --continue` run replaced have in common: its date and
+  settings."""
+  config = chunk["config"]
+  return (chunk.get("date", ""), chunk["steps"], config.get("patch_size"),
+          config.get("batch_size"), config.get("lr"), config.get("lr_decay_fraction"))
+
+
+def progress(family):
+  """Where the fixed-rate family `family` has been, chunk by chunk: [{"date", "steps",
+  "cpu_hours", "curve"}], oldest first, its Kodak curve (`kodak_curve`'s points) after its
+  first training and after each chunk that replaced some of its entries. Steps and CPU-hours
+  are summed over the entries' histories, so a start they share counts once per entry."""
+  histories = [lineage(card(name)) for name in families()[family]
+               if not variable_rate(name)]
+  order = {}  # chunk → (date, its latest place in a history): chunks of one date in order
+  for history in histories:
+    for place, chunk in enumerate(history[1:], 1):
+      key = _chunk_key(chunk)
+      order[key] = max(order.get(key, (key[0], 0)), (key[0], place))
+  stages = [set()] + [set(sorted(order, key=order.get)[:i]) for i in range(1, len(order) + 1)]
+  result = []
+  for done in stages:
+    taken = [[chunk for place, chunk in enumerate(history)
+              if place == 0 or _chunk_key(chunk) in done] for history in histories]
+    result.append({
+        "date": max(chunk.get("date", "") for chunks in taken for chunk in chunks) or None,
+        "steps": sum(chunk["steps"] for chunks in taken for chunk in chunks),
+        "cpu_hours": sum(chunk["training_seconds"] * chunk["cpus"]
+                         for chunks in taken for chunk in chunks) / 3600,
+        "curve": sorted(kodak_point(chunks[-1]["kodak"]) for chunks in taken)})
+  return result
+
+
 def expand(spec):
   """The zoo models that `spec` names, as "zoo:NAME": "zoo:NAME" itself, "zoo:" every entry,
   "zoo:PATTERN" those matching the shell pattern (zoo:balle2017-*)."""
