@@ -29,58 +29,44 @@ HEADER = ("name", "arch", "N/M", "λ", "steps", "hours", "trained in", "MB", "Ko
           "PSNR dB", "MS-SSIM dB")
 
 
-def table(rows):
-  cells = [HEADER] + [
-      (r["name"], r["arch"], r["filters"],
-       f"{r['lmbda']:g}" + (f"–{r['lmbda_max']:g}" if r["lmbda_max"] else ""), str(r["steps"]),
-       f"{r['hours']:.2f}", r["precision"], f"{r['megabytes']:.1f}", f"{r['bpp']:.4f}",
-       f"{r['psnr']:.2f}", f"{r['ms_ssim_db']:.2f}") for r in rows]
-  widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
+PROGRESS_HEADER = ("family", "after", "steps", "CPU-hours", "BD-rate", "BD-PSNR",
+                   "BD-rate MS-SSIM")
+
+
+def columns(cells):
+  """Rows of strings as left-aligned columns."""
+  widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
   return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells)
 
 
-def progress_rows(reference):
-  """[{"family", "date", "steps", "cpu_hours", BD figures}] of `zoo.progress` for every
-  fixed-rate family against the reference curve whose label has the word `reference`."""
-  from tfquant import evaluate, zoo
-  labels = [label for label in zoo.references() if reference.lower() in label.lower().split()]
-  if len(labels) != 1:
-    raise app.UsageError(f"--reference={reference!r} names {len(labels)} of the reference "
-                              f"curves: {'; '.join(zoo.references())}")
-  anchor = zoo.references()[labels[0]]
-  rows = []
-  for family, names in zoo.families().items():
-    if any(zoo.variable_rate(name) for name in names):
-      continue
-    for stage in zoo.progress(family):
-      curve = stage.pop("curve")
-      rows.append(dict(family=family, reference=labels[0], **stage,
-                       bd_rate=evaluate.bd_rate(anchor, curve),
-                       overlap=evaluate.bd_overlap(anchor, curve),
-                       bd_psnr=evaluate.bd_psnr(anchor, curve),
-                       bd_rate_ms_ssim=evaluate.bd_rate(anchor, curve, "ms_ssim_db")))
-  return rows
+def table(rows):
+  return columns([HEADER] + [
+      (r["name"], r["arch"], r["filters"],
+       f"{r['lmbda']:g}" + (f"–{r['lmbda_max']:g}" if r["lmbda_max"] else ""), str(r["steps"]),
+       f"{r['hours']:.2f}", r["precision"], f"{r['megabytes']:.1f}", f"{r['bpp']:.4f}",
+       f"{r['psnr']:.2f}", f"{r['ms_ssim_db']:.2f}") for r in rows])
 
 
 def progress_table(rows):
   from tfquant import evaluate
-  header = ("family", "after", "steps", "CPU-hours", "BD-rate", "BD-PSNR", "BD-rate MS-SSIM")
-  cells = [header] + [
-      (r["family"], r["date"] or "first run", str(r["steps"]), f"{r['cpu_hours']:.1f}",
-       f"{r['bd_rate']:+.1f}% {evaluate.unreliable_mark(r['overlap'])}".rstrip(),
-       f"{r['bd_psnr']:+.2f} dB", f"{r['bd_rate_ms_ssim']:+.1f}%") for r in rows]
-  widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-  lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
-  return "\n".join([f"Kodak, against {rows[0]['reference']}:"] + lines + ["† the curves overlap too little for a reliable BD-rate "
-                            "(docs/RESULTS.md); steps and CPU-hours are summed over each "
-                            "family's entries"])
+  return "\n".join([
+      f"Kodak, against {rows[0]['reference']}:",
+      columns([PROGRESS_HEADER] + [
+          (r["family"], r["date"] or "first run", str(r["steps"]), f"{r['cpu_hours']:.1f}",
+           f"{r['bd_rate']:+.1f}% {evaluate.unreliable_mark(r['overlap'])}".rstrip(),
+           f"{r['bd_psnr']:+.2f} dB", f"{r['bd_rate_ms_ssim']:+.1f}%") for r in rows]),
+      "† the curves overlap too little for a reliable BD-rate (docs/RESULTS.md); steps and "
+      "CPU-hours are summed over each family's entries."])
 
 
 def main(argv):
   del argv
   from tfquant import zoo
   if FLAGS.progress:
-    rows = progress_rows(FLAGS.reference)
+    try:
+      rows = zoo.progress_rows(FLAGS.reference)
+    except ValueError as error:
+      raise app.UsageError(str(error)) from None
     print(json.dumps(rows, indent=1) if FLAGS.json else progress_table(rows))
     return
   rows = [zoo.describe(name) for name in zoo.names()]

@@ -114,6 +114,30 @@ def progress(family):
   return result
 
 
+def progress_rows(reference):
+  """[{"family", "reference", "date", "steps", "cpu_hours", BD figures}]: `progress` of every
+  fixed-rate family against the reference curve whose label has the word `reference`."""
+  from tfquant import evaluate  # pylint: disable=import-outside-toplevel  (as `references`)
+  curves = references()
+  labels = [label for label in curves if reference.lower() in label.lower().split()]
+  if len(labels) != 1:
+    raise ValueError(f"--reference={reference!r} names {len(labels)} of the reference "
+                     f"curves: {'; '.join(curves)}")
+  anchor = curves[labels[0]]
+  rows = []
+  for family, names in families().items():
+    if any(variable_rate(name) for name in names):
+      continue
+    for stage in progress(family):
+      curve = stage.pop("curve")
+      rows.append(dict(family=family, reference=labels[0], **stage,
+                       bd_rate=evaluate.bd_rate(anchor, curve),
+                       overlap=evaluate.bd_overlap(anchor, curve),
+                       bd_psnr=evaluate.bd_psnr(anchor, curve),
+                       bd_rate_ms_ssim=evaluate.bd_rate(anchor, curve, "ms_ssim_db")))
+  return rows
+
+
 def expand(spec):
   """The zoo models that `spec` names, as "zoo:NAME": "zoo:NAME" itself, "zoo:" every entry,
   "zoo:PATTERN" those matching the shell pattern (zoo:balle2017-*)."""
