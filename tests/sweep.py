@@ -290,7 +290,7 @@ def cases(tmp):
       Case(["zoo", "balle2018"], usage),
       Case(["zoo", "--json=maybe"], usage),
       Case(["zoo", "--nope"], usage),
-      Case(["zoo", "--progress", "--reference=nope"], usage, ["--reference='nope'"]),
+      Case(["zoo", "--history", "--reference=nope"], usage, ["--reference='nope'"]),
       Case(["zoo"], 0, [], "closed_pipe"),
   ]
   make_zoo = [

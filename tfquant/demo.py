@@ -115,7 +115,7 @@ def kodak_curves(out):
       print(f"    vs {label:<46} {evaluate.bd_rate(reference, curve):+7.1f}%{mark}")
   print(f"Plot: {path}")
   print("\nWhere each family has been: BD-rate against WebP after its first training and after "
-        "each chunk that replaced entries (bin/zoo --progress)")
+        "each chunk that replaced entries (bin/zoo --history)")
   for row in zoo.progress_rows("WebP"):
     print(f"  {row['family']:<16}{row['date'] or 'first run':<12}{row['steps']:>7} steps "
           f"{row['cpu_hours']:>6.1f} CPU-hours {row['bd_rate']:+7.1f}%"

@@ -4,8 +4,8 @@ Hours are wall time on the 2-core machine that trained it.
 
   bin/zoo              # one line per model
   bin/zoo --json       # the same as JSON, one object per model
-  bin/zoo --progress   # where each family has been, chunk by chunk, against WebP
-  bin/zoo --progress --reference=BPG   # ... against another reference curve
+  bin/zoo --history   # where each family has been, chunk by chunk, against WebP
+  bin/zoo --history --reference=BPG   # ... against another reference curve
 
 Every command loads a model as --model=zoo:NAME; --model=zoo: names them all and
 --model='zoo:balle2017-*' one family (evaluate, codec compress --target_bpp).
@@ -18,10 +18,10 @@ from absl import app, flags
 from tfquant import commands
 
 flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
-flags.DEFINE_boolean("progress", False, "Each fixed-rate family's Kodak BD figures against "
+flags.DEFINE_boolean("history", False, "Each fixed-rate family's Kodak BD figures against "
                      "--reference after its first training and after each chunk of "
                      "`make-zoo --continue` that replaced some of its entries.")
-flags.DEFINE_string("reference", "WebP", "--progress: the reference curve (a word of its "
+flags.DEFINE_string("reference", "WebP", "--history: the reference curve (a word of its "
                     "label: WebP, JPEG, BPG, cheng2020-anchor, ...).")
 FLAGS = flags.FLAGS
 
@@ -62,7 +62,7 @@ def progress_table(rows):
 def main(argv):
   del argv
   from tfquant import zoo
-  if FLAGS.progress:
+  if FLAGS.history:
     try:
       rows = zoo.progress_rows(FLAGS.reference)
     except ValueError as error:
