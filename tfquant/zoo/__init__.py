@@ -91,16 +91,19 @@ def _chunk_key(chunk):
 def progress(family):
   """Where the fixed-rate family `family` has been, chunk by chunk: [{"date", "steps",
   "cpu_hours", "curve"}], oldest first, its Kodak curve (`kodak_curve`'s points) after its
-  first training and after each chunk that replaced some of its entries. Steps and CPU-hours
-  are summed over the entries' histories, so a start they share counts once per entry."""
-  histories = [lineage(card(name)) for name in families()[family]
-               if not variable_rate(name)]
+  first training and after each chunk that replaced some of its entries ([] for a family of
+  variable-rate entries). Steps and CPU-hours are summed over the entries' histories, so a
+  start they share counts once per entry."""
+  histories = [lineage(card(name)) for name in families()[family] if not variable_rate(name)]
+  if not histories:
+    return []
   order = {}  # chunk → (date, its latest place in a history): chunks of one date in order
   for history in histories:
     for place, chunk in enumerate(history[1:], 1):
       key = _chunk_key(chunk)
       order[key] = max(order.get(key, (key[0], 0)), (key[0], place))
-  stages = [set()] + [set(sorted(order, key=order.get)[:i]) for i in range(1, len(order) + 1)]
+  ordered = sorted(order, key=order.get)
+  stages = [set(ordered[:i]) for i in range(len(ordered) + 1)]
   result = []
   for done in stages:
     taken = [[chunk for place, chunk in enumerate(history)
@@ -125,9 +128,7 @@ def progress_rows(reference):
                      f"curves: {'; '.join(curves)}")
   anchor = curves[labels[0]]
   rows = []
-  for family, names in families().items():
-    if any(variable_rate(name) for name in names):
-      continue
+  for family in families():
     for stage in progress(family):
       curve = stage.pop("curve")
       rows.append(dict(family=family, reference=labels[0], **stage,
