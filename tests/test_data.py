@@ -67,6 +67,28 @@ def test_patch_dataset_skips_small_images_and_is_deterministic(tmp_path):
     data.patch_dataset(paths, 500, 2)
 
 
+def test_random_downscale_shows_wider_views_at_the_patch_size(tmp_path):
+  # A ramp rising one level per column: a crop spans `patch - 1` levels at scale 1 and up to
+  # `patch / f - 1` when shrunk by f, so the spans give the factors away.
+  ramp = np.broadcast_to(np.arange(256, dtype=np.uint8)[None, :, None], (200, 256, 3))
+  Image.fromarray(np.ascontiguousarray(ramp)).save(tmp_path / "ramp.png")
+  paths = data.image_paths(str(tmp_path))
+
+  def spans(random_downscale):
+    batch = next(iter(data.patch_dataset(paths, 64, 32, seed=1,
+                                         random_downscale=random_downscale))).numpy()
+    assert batch.shape == (32, 64, 64, 3) and 0 <= batch.min() and batch.max() <= 1
+    return 255 * np.ptp(batch[:, 32, :, 0], axis=1)
+
+  np.testing.assert_allclose(spans(None), 63, atol=1e-4)
+  np.testing.assert_allclose(spans(1.0), 63, atol=1e-4)
+  shrunk = spans(0.5)
+  assert shrunk.min() > 60 and shrunk.max() <= 128 and shrunk.max() - shrunk.min() > 30
+  np.testing.assert_array_equal(  # seeded by position: a resumed pipeline sees the same
+      next(iter(data.patch_dataset(paths, 64, 32, seed=1, random_downscale=0.5))).numpy(),
+      next(iter(data.patch_dataset(paths, 64, 32, seed=1, random_downscale=0.5))).numpy())
+
+
 def test_image_paths_and_read_errors(tmp_path):
   with pytest.raises(FileNotFoundError, match="No PNG/JPEG"):
     data.image_paths(str(tmp_path))

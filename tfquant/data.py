@@ -99,8 +99,10 @@ def _decode(path):
 
 
 def patch_dataset(paths, patch_size, batch_size, seed=None, repeat=True,
-                  memory_cache_bytes=2**30):
-  """Batches of random `patch_size`² crops with random flips, float in [0, 1].
+                  memory_cache_bytes=2**30, random_downscale=None):
+  """Batches of random `patch_size`² crops with random flips, float in [0, 1]; with
+  `random_downscale` (in (0, 1]), each crop is also shrunk by a random factor from
+  [random_downscale, 1] (see `_crop_and_batch`).
 
   Images smaller than the patch are skipped with a warning. When the decoded images fit in
   `memory_cache_bytes` they are decoded once and kept in memory (decoding a PNG costs more
@@ -125,7 +127,7 @@ def patch_dataset(paths, patch_size, batch_size, seed=None, repeat=True,
     dataset = dataset.repeat()
   load = _cached_decoder(usable) if decoded_bytes <= memory_cache_bytes else _decode
   dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
-  return _crop_and_batch(dataset, patch_size, batch_size, seed)
+  return _crop_and_batch(dataset, patch_size, batch_size, seed, random_downscale)
 
 
 def _cached_decoder(paths):
@@ -143,23 +145,38 @@ def _cached_decoder(paths):
   return load
 
 
-def _crop_and_batch(images, patch_size, batch_size, seed):
+def _crop_and_batch(images, patch_size, batch_size, seed, random_downscale=None):
+  """Random crops, flipped at random, in batches. With `random_downscale`, a crop of side
+  patch_size / f (f uniform in [random_downscale, 1], the side at most the image's) is
+  resized to patch_size with an antialiasing filter: the same photos seen at many scales,
+  as if taken with wider lenses or fewer pixels."""
   # Stateless ops seeded by the element index: the pipeline's position can be checkpointed.
   def crop(index, image):
     element_seed = tf.stack([tf.cast(seed or 0, tf.int64), index])
-    patch = tf.image.stateless_random_crop(image, (patch_size, patch_size, 3), element_seed)
-    patch = tf.image.stateless_random_flip_left_right(patch, element_seed)
-    return tf.cast(patch, tf.float32) / 255.0
+    if random_downscale is None or random_downscale == 1:
+      patch = tf.image.stateless_random_crop(image, (patch_size, patch_size, 3), element_seed)
+      patch = tf.cast(patch, tf.float32) / 255.0
+    else:
+      factor = tf.random.stateless_uniform(
+          [], tf.random.experimental.stateless_fold_in(element_seed, 1),
+          minval=random_downscale, maxval=1.0)
+      side = tf.minimum(tf.cast(tf.round(patch_size / factor), tf.int32),
+                        tf.reduce_min(tf.shape(image)[:2]))
+      patch = tf.image.stateless_random_crop(image, tf.stack([side, side, 3]), element_seed)
+      patch = tf.image.resize(tf.cast(patch, tf.float32) / 255.0, (patch_size, patch_size),
+                              antialias=True)
+    return tf.image.stateless_random_flip_left_right(patch, element_seed)
 
   patches = images.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE)
   return patches.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def tfds_patch_dataset(name, split, patch_size, batch_size, data_dir=None, seed=None):
+def tfds_patch_dataset(name, split, patch_size, batch_size, data_dir=None, seed=None,
+                       random_downscale=None):
   """Random crops from a tensorflow-datasets image dataset (`image` feature), repeated.
 
   The dataset must already be prepared in `data_dir` (nothing is downloaded here); images
-  smaller than the patch are dropped.
+  smaller than the patch are dropped. `random_downscale` as in `patch_dataset`.
   """
   import tensorflow_datasets as tfds  # slow to import; only needed here
 
@@ -176,4 +193,4 @@ def tfds_patch_dataset(name, split, patch_size, batch_size, data_dir=None, seed=
   images = images.map(lambda image: image[..., :3] if image.shape[-1] == 3 else
                       tf.image.grayscale_to_rgb(image[..., :1]))
   images = images.shuffle(256, seed=seed).repeat()
-  return _crop_and_batch(images, patch_size, batch_size, seed)
+  return _crop_and_batch(images, patch_size, batch_size, seed, random_downscale)

@@ -11,10 +11,10 @@ to tfquant/zoo/<name>.
 
 --continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...) one
 chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
---lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size or
---precision are given), evaluates each on Kodak with real files and replaces the entries whose
-candidates lower the family's BD-rate, if together they lower it by at least --min_gain
-percent. A killed run resumes with the same command; each entry's card keeps the history of
+--lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size,
+--random_downscale or --precision are given), evaluates each on Kodak with real files and
+replaces the entries whose candidates lower the family's BD-rate, if together they lower it
+by at least --min_gain percent. A killed run resumes with the same command; each entry's card keeps the history of
 its chunks.
 """
 
@@ -31,6 +31,8 @@ flags.DEFINE_float("lr", 1e-4, "--continue: the learning rate (Adam, fresh state
 flags.DEFINE_float("lr_decay_fraction", 0.7, "--continue: lr × 0.1 from this fraction on.")
 flags.DEFINE_integer("patch_size", None, "--continue: crop side (default: the entry's).")
 flags.DEFINE_integer("batch_size", None, "--continue: batch (default: the entry's).")
+flags.DEFINE_float("random_downscale", None, "--continue: crops shrunk by a random factor "
+                   "in [this, 1] (default: the entry's).")
 flags.DEFINE_string("precision", None, "--continue: float32, mixed_bfloat16 or auto (default: "
                     "the entry's; auto for an entry trained in bfloat16: float32 where "
                     "bfloat16 would be emulated).")
@@ -52,8 +54,8 @@ def main(argv):
   from tfquant import zoo_maker
   if family:
     chunk = dict(steps=FLAGS.steps, lr=FLAGS.lr, lr_decay_fraction=FLAGS.lr_decay_fraction)
-    chunk.update({key: FLAGS[key].value for key in ("patch_size", "batch_size", "precision")
-                  if FLAGS[key].value is not None})
+    settings = ("patch_size", "batch_size", "random_downscale", "precision")
+    chunk.update({key: FLAGS[key].value for key in settings if FLAGS[key].value is not None})
     zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain)
     return
   try:

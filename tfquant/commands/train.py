@@ -47,6 +47,9 @@ HELP = {
     "lr": "Adam learning rate",
     "batch_size": "global batch, split across replicas",
     "patch_size": "training crop side, pixels",
+    "random_downscale": "each crop shrunk by a random factor in [this, 1] (a larger crop "
+                        "resized, antialiased): more views of a small set of photos; "
+                        "default: none",
     "val_glob": "validation images that choose best/ (hard rounding); default: no best/",
     "val_every": "steps between validations; default: --checkpoint_every",
     "num_filters": "channels N of the transforms' hidden layers",

@@ -16,7 +16,7 @@ from tfquant.train import run_dir
 
 # The settings make_dataset reads: a checkpoint's data position is only valid for the same ones.
 DATA_SETTINGS = ("train_glob", "tfds_name", "tfds_split", "tfds_data_dir", "batch_size",
-                 "patch_size", "seed")
+                 "patch_size", "random_downscale", "seed")
 
 
 @contextlib.contextmanager

@@ -38,6 +38,7 @@ class TrainConfig:
   tfds_data_dir: str = None
   batch_size: int = 8  # global, split across replicas
   patch_size: int = 256
+  random_downscale: float = None  # crops shrunk by a random factor in [this, 1]
   steps: int = 1000000
   lr: float = 1e-4
   lr_decay_fraction: float = None  # lr × lr_decay_factor from this fraction of steps on
@@ -87,6 +88,8 @@ class TrainConfig:
                   "keep_checkpoints", "summary_every", "image_summary_every"):
       if getattr(self, field) < 1:
         problems.append(f"--{field} must be positive, got {getattr(self, field)}")
+    if self.random_downscale is not None and not 0 < self.random_downscale <= 1:
+      problems.append(f"--random_downscale must be within (0, 1], got {self.random_downscale}")
     if not (0 < self.lmbda < math.inf and 0 < self.lr < math.inf):
       problems.append(f"--lambda and --lr must be positive numbers, got {self.lmbda}, {self.lr}")
     if self.lmbda_max is not None and not self.lmbda < self.lmbda_max < math.inf:

@@ -17,9 +17,10 @@ def make_dataset(config, context):
   seed = config.seed + context.input_pipeline_id
   if config.train_glob:
     return data.patch_dataset(data.image_paths(config.train_glob), config.patch_size,
-                              batch_size, seed=seed)
+                              batch_size, seed=seed, random_downscale=config.random_downscale)
   return data.tfds_patch_dataset(config.tfds_name, config.tfds_split, config.patch_size,
-                                 batch_size, data_dir=config.tfds_data_dir, seed=seed)
+                                 batch_size, data_dir=config.tfds_data_dir, seed=seed,
+                                 random_downscale=config.random_downscale)
 
 
 def make_optimizer(config):

@@ -85,7 +85,8 @@ def _chunk_key(chunk):
   settings."""
   config = chunk["config"]
   return (chunk.get("date", ""), chunk["steps"], config.get("patch_size"),
-          config.get("batch_size"), config.get("lr"), config.get("lr_decay_fraction"))
+          config.get("batch_size"), config.get("random_downscale"), config.get("lr"),
+          config.get("lr_decay_fraction"))
 
 
 def progress(family):
