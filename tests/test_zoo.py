@@ -63,6 +63,10 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
     card = zoo.card(name)
     assert [chunk["steps"] for chunk in card["history"]] == [6, 3]
     assert (card["total_steps"], card["steps"], card["config"]["lr"]) == (9, 3, 1e-4)
+    assert card["config"]["precision"] == "float32"  # what auto resolved to, not "auto"
+    assert card["weights"] == {"tiny-mse-0.005": "float16 convolutions (trained in float32)",
+                               "tiny-mse-0.05": "float16 convolutions (trained in "
+                                                "mixed_bfloat16, then float32)"}[name]
     kodak = card["kodak"]
     assert (kodak["bpp"], kodak["psnr"], kodak["ms_ssim_db"]) == tuple(report["entries"][name][
         "candidate"])

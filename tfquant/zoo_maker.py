@@ -96,9 +96,11 @@ def _figures(codec, images):
 
 
 def _card_config(config):
-  """`config` as a card records it: without machine-specific paths."""
+  """`config` as a card records it: without machine-specific paths, with the precision it
+  trained in (what "auto" resolved to)."""
   values = dataclasses.asdict(config)
   values["train_dir"] = values["init_from"] = None
+  values["precision"] = strategy.resolve_precision(config.precision)
   values["train_glob"] = os.path.basename(os.path.dirname(config.train_glob or ""))
   return values
 
@@ -119,12 +121,11 @@ def write_entry(name, config, steps, seconds, images, rates=CURVE_RATES):
   """Writes a finished run as tfquant/zoo/<name> (float16 weights) and evaluates what was
   written on `images` (a variable-rate model at `rates` λ)."""
   directory = os.path.join(zoo.DIRECTORY, name)
-  precision = strategy.resolve_precision(config.precision)
   card = {"name": name, "steps": steps, "training_seconds": round(seconds),
-          "cpus": os.cpu_count(), "weights": f"float16 convolutions (trained in {precision})",
-          "config": _card_config(config), "kodak_images": len(images),
+          "cpus": os.cpu_count(), "config": _card_config(config), "kodak_images": len(images),
           **_start(config, steps, seconds),
           **_save_and_evaluate(config, directory, name, images, rates)}
+  card["weights"] = weights_description([card])
   with open(os.path.join(directory, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
   return card
@@ -241,6 +242,13 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   return report
 
 
+def weights_description(history):
+  """What a card says of its weights: float16, and every precision its chunks trained in."""
+  precisions = list(dict.fromkeys(chunk["config"].get("precision", "float32")
+                                  for chunk in history))
+  return f"float16 convolutions (trained in {', then '.join(precisions)})"
+
+
 def _replace(name, run, candidate, kodak_images):
   """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
   card = zoo.card(name)
@@ -251,6 +259,7 @@ def _replace(name, run, candidate, kodak_images):
       "kodak": kodak}]
   card.update(steps=run["steps"], training_seconds=round(run["seconds"]), config=config,
               kodak=kodak, kodak_images=kodak_images, history=history,
+              weights=weights_description(history),
               total_steps=sum(chunk["steps"] for chunk in history),
               total_training_seconds=sum(chunk["training_seconds"] for chunk in history),
               cpu_hours=round(sum(chunk["training_seconds"] * chunk["cpus"]
