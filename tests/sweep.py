@@ -106,8 +106,6 @@ def cases(tmp):
       Case(["train", "--steps=-5", *train_ok], fails, ["steps"]),
       Case(["train", "--batch_size=0", *train_ok], fails, ["batch_size"]),
       Case(["train", "--patch_size=7", *train_ok], fails, ["patch_size"]),
-      Case(["train", "--random_downscale=0", *train_ok], fails, ["random_downscale"]),
-      Case(["train", "--random_downscale=1.5", *train_ok], fails, ["random_downscale"]),
       Case(["train", "--lambda=-1", *train_ok], fails, ["lambda"]),
       Case(["train", "--lambda=nan", *train_ok], fails, ["lambda"]),
       Case(["train", "--lr=0", *train_ok], fails, ["lr"]),

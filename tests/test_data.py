@@ -84,6 +84,9 @@ def test_random_downscale_shows_wider_views_at_the_patch_size(tmp_path):
   np.testing.assert_allclose(spans(1.0), 63, atol=1e-4)
   shrunk = spans(0.5)
   assert shrunk.min() > 60 and shrunk.max() <= 128 and shrunk.max() - shrunk.min() > 30
+  for bad in (0.0, 1.5):
+    with pytest.raises(ValueError, match=r"--random_downscale must be within \(0, 1\]"):
+      train.TrainConfig(train_glob="x", train_dir="y", random_downscale=bad).validate()
   np.testing.assert_array_equal(  # seeded by position: a resumed pipeline sees the same
       next(iter(data.patch_dataset(paths, 64, 32, seed=1, random_downscale=0.5))).numpy(),
       next(iter(data.patch_dataset(paths, 64, 32, seed=1, random_downscale=0.5))).numpy())
