@@ -14,8 +14,8 @@ chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1
 --lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size,
 --random_downscale or --precision are given), evaluates each on Kodak with real files and
 replaces the entries whose candidates lower the family's BD-rate, if together they lower it
-by at least --min_gain percent. A killed run resumes with the same command; each entry's card keeps the history of
-its chunks.
+by at least --min_gain percent. A killed run resumes with the same command; each entry's
+card keeps the history of its chunks.
 """
 
 
