@@ -15,7 +15,8 @@ import tensorflow_compression as tfc
 
 from tfquant import coding, models
 from tfquant.coding import bisection, coders, container, rans
-from tfquant.latent_codecs import GaussianMixture, MaskedConv2D, integer_network, portable_math
+from tfquant.latent_codecs import (GaussianMixture, GaussianMixtureCodec, MaskedConv2D,
+                                   integer_network, portable_math)
 from tfquant.latent_codecs.integer_network import Fixed, IntegerLayer
 from tfquant.models import layers
 from tests.helpers import coded_bytes, hard_forward, random_image, sample_image, tiny, trained
@@ -120,6 +121,34 @@ def test_bisection_coding_round_trips_and_costs_the_ideal_bits(coder, portable):
     np.testing.assert_array_equal(ahead[1], tables)
   with pytest.raises(tf.errors.InvalidArgumentError, match="coding range"):
     bisection.decisions(tf.constant([1 << 15]), random_mixture(1, 3, seed=0), tf.zeros([1]))
+
+
+def test_portable_mixture_tables_are_the_same_in_every_graph():
+  """Under integer entropy parameters a mixture's decision tables are a function of the
+  parameters' bits alone: the same eagerly, in a graph, and at any place in a batch, and
+  pinned here for every machine. Grappler turns 1/x into a Reciprocal op, which
+  approximates with bits that differ between CPUs, and reassociates chains of adds by rules
+  that depend on the graph around them: either gives other tables in other graphs, and
+  files that other CPUs refuse."""
+  rng = np.random.RandomState(9)
+  n, k, channels, shift = 600, 3, 4, 5
+  params = tf.constant(np.concatenate([rng.randn(n, channels * k) * 4,  # logits
+                                       rng.randn(n, channels * k) * 3,  # means
+                                       rng.randn(n, channels * k) * 8], 1), tf.float32)
+  symbols = tf.constant(rng.randint(-6, 7, [n, channels]), tf.int32)
+  codec = GaussianMixtureCodec(components=k)
+  codec.build([None, channels])
+
+  def tables(params, symbols):
+    mixture = codec.mixture(params, integer=True).flatten()
+    return bisection.decisions(tf.reshape(symbols, [-1]), mixture,
+                               tf.zeros([tf.size(symbols)]))[1]
+
+  eager = tables(params, symbols).numpy()
+  np.testing.assert_array_equal(tf.function(tables)(params, symbols), eager)
+  shifted = tf.function(tables)(params[shift:], symbols[shift:]).numpy()
+  np.testing.assert_array_equal(shifted, eager[:, shift * channels:])
+  assert hashlib.sha256(eager.tobytes()).hexdigest()[:16] == "7974bd6983d046b5"
 
 
 def test_portable_exp_and_erfc_are_accurate_and_the_same_bits_everywhere():

@@ -12,15 +12,12 @@ from tfquant.latent_codecs.base import LIKELIHOOD_BOUND, QuantizedLatentCodec
 
 
 def _portable_softmax(logits):
-  """Softmax over the last axis, the same on every machine: `portable_math.exp`, then sums
-  in component order. Weights below e^−80 of the largest are e^−80 of it (normal floats).
-  One exp per component: one exp of the stacked components, elementwise too, measured, codes
-  other bits (cheng2020-mse-0.03's golden file), for a cause not found."""
-  parts = tf.unstack(logits, axis=-1)
-  largest = functools.reduce(tf.maximum, parts)
-  exps = [portable_math.exp(tf.maximum(part - largest, -80.0)) for part in parts]
-  total = functools.reduce(tf.add, exps)
-  return tf.stack([e / total for e in exps], axis=-1)
+  """Softmax over the last axis, the same on every machine: `portable_math.exp`, then the
+  sum a reduction makes (`GaussianMixture`). Weights below e^−80 of the largest are e^−80
+  of it (normal floats)."""
+  exps = portable_math.exp(tf.maximum(logits - tf.reduce_max(logits, -1, keepdims=True),
+                                      -80.0))
+  return exps / tf.reduce_sum(exps, -1, keepdims=True)
 
 
 class GaussianMixture:
@@ -28,7 +25,10 @@ class GaussianMixture:
 
   `portable`: coding (`edge`, `split`) uses only operations that every machine computes
   alike (IEEE arithmetic in a fixed order, `portable_math`'s erfc, no subnormals), for
-  tables chosen by integer entropy parameters.
+  tables chosen by integer entropy parameters. Sums over components are reductions, which
+  add in component order (tests/test_context_models.py): a chain of adds is Grappler's to
+  reassociate (into an AddN that adds the last term first), by rules that depend on the
+  graph around it, so the same code rounded otherwise in another graph.
   """
 
   def __init__(self, weights, means, scales, portable=False):
@@ -37,19 +37,12 @@ class GaussianMixture:
     self.scales = scales
     self.portable = portable
 
-  def _sum(self, terms):
-    """Σ over the last axis; in component order when portable (a reduction's order is the
-    kernel's)."""
-    if self.portable:
-      return functools.reduce(tf.add, tf.unstack(terms, axis=-1))
-    return tf.reduce_sum(terms, axis=-1)
-
   @property
   def mean(self):
     if self.portable:  # float64: no product of weight and mean is subnormal
-      return tf.cast(self._sum(tf.cast(self.weights, tf.float64) *
-                               tf.cast(self.means, tf.float64)), tf.float32)
-    return self._sum(self.weights * self.means)
+      return tf.cast(tf.reduce_sum(tf.cast(self.weights, tf.float64) *
+                                   tf.cast(self.means, tf.float64), axis=-1), tf.float32)
+    return tf.reduce_sum(self.weights * self.means, axis=-1)
 
   def flatten(self):
     """The same mixtures as a [n, K] batch."""
@@ -79,8 +72,10 @@ class GaussianMixture:
 
   @functools.cached_property
   def _inverse_scales(self):
-    """1/(σ√2), once for all of a bisection's edges."""
-    return 1.0 / (self.scales * math.sqrt(2))
+    """1/(σ√2), once for all of a bisection's edges, correctly rounded. Not `1.0 / x`: in a
+    graph Grappler makes that a Reciprocal op, whose CPU kernel approximates (41% of its
+    results an ulp off on a Sapphire Rapids), with bits that differ between CPUs."""
+    return tf.math.reciprocal_no_nan(self.scales * math.sqrt(2))
 
   def split(self, lower, middle, upper):
     """The masses of [lower, middle) and [middle, upper) per element, from their `edge`s;
@@ -92,7 +87,7 @@ class GaussianMixture:
     above = middle > 0.0
     left = tf.where(above & (lower < 0.0), 1.0 + lower, lower) - middle
     right = middle - tf.where(~above & (upper > 0.0), upper - 1.0, upper)
-    return tuple(self._sum(portable_math.flush(self.weights * tf.maximum(part, 0.0)))
+    return tuple(tf.reduce_sum(portable_math.flush(self.weights * tf.maximum(part, 0.0)), -1)
                  for part in (left, right))
 
   def likelihood(self, values):
