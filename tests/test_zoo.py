@@ -18,11 +18,15 @@ def test_unknown_zoo_name_is_clear():
 
 
 def test_a_family_gains_only_with_candidates_that_lower_its_bd_rate():
-  old = {"a": (0.1, 25.0, 9.0), "b": (0.2, 27.0, 11.0), "c": (0.4, 29.0, 13.0)}
-  better_b, worse_c = (0.19, 27.4, 11.2), (0.45, 28.8, 12.8)
+  old = {"a": [(0.1, 25.0, 9.0)], "b": [(0.2, 27.0, 11.0)], "c": [(0.4, 29.0, 13.0)]}
+  better_b, worse_c = [(0.19, 27.4, 11.2)], [(0.45, 28.8, 12.8)]
   taken, gain = zoo_maker.choose(old, {"b": better_b, "c": worse_c})
   assert taken == ["b"] and gain < 0
   assert zoo_maker.choose(old, {"c": worse_c}) == ([], 0.0)
+  # A variable-rate entry is a family of one: its whole curve against its whole curve.
+  curve = [(0.1, 25.0, 9.0), (0.2, 27.0, 11.0), (0.4, 29.0, 13.0)]
+  assert zoo_maker.choose({"vr": curve}, {"vr": [(b * 0.95, p, m) for b, p, m in curve]}) == (
+      ["vr"], pytest.approx(-5.0))
 
 
 def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
@@ -67,9 +71,7 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
     assert card["weights"] == {"tiny-mse-0.005": "float16 convolutions (trained in float32)",
                                "tiny-mse-0.05": "float16 convolutions (trained in "
                                                 "mixed_bfloat16, then float32)"}[name]
-    kodak = card["kodak"]
-    assert (kodak["bpp"], kodak["psnr"], kodak["ms_ssim_db"]) == tuple(report["entries"][name][
-        "candidate"])
+    assert report["entries"][name]["candidate"] == [zoo.kodak_point(card["kodak"])]
     model = models.load(f"zoo:{name}")
     candidate = models.load(os.path.join(work, name, "candidate"))
     for ours, theirs in zip(model.weights, candidate.weights):
@@ -134,7 +136,7 @@ def test_a_variable_rate_entry_carries_its_curve_and_resumes_its_evaluation(tmp_
   assert card["kodak"] == curve[1]  # the geometric middle is one of an odd count of rates
   assert curve[0]["bpp"] < curve[2]["bpp"]
   # Measured points are kept in the run: writing the entry again measures nothing...
-  measured = []
+  figures, measured = zoo_maker._figures, []  # pylint: disable=protected-access
   monkeypatch.setattr(zoo_maker, "_figures", lambda codec, images: measured.append(
       codec.lmbda) or dict(curve[0], lmbda=None))
   assert zoo_maker.write_entry("tiny-vr-mse", config, 3, 2.0, images, rates=3) == card
@@ -143,3 +145,24 @@ def test_a_variable_rate_entry_carries_its_curve_and_resumes_its_evaluation(tmp_
   zoo_maker.write_entry("tiny-vr-mse", dataclasses.replace(config, steps=4), 4, 2.0, images,
                         rates=3)
   assert len(measured) == 3
+
+  # make-zoo --continue=tiny-vr-mse: one more chunk for the one model, judged by its curve
+  # measured again at as many rates, and written over the entry with the chunk's curve.
+  monkeypatch.setattr(zoo_maker, "_figures", figures)
+  card = zoo_maker.write_entry("tiny-vr-mse", config, 3, 2.0, images, rates=3)
+  monkeypatch.setattr(data, "shared_dir", lambda name: data.sample_dir())
+  monkeypatch.setattr(data, "image_paths", lambda pattern: images)
+  monkeypatch.setattr(zoo_maker, "choose", lambda old, candidates: (sorted(candidates), -5.0))
+  work = str(tmp_path / "work")
+  report = zoo_maker.continue_family("tiny-vr-mse", work, dict(steps=2, lr=1e-4))
+  assert report["replaced"] == ["tiny-vr-mse"]
+  assert report["entries"]["tiny-vr-mse"]["old"] == [zoo.kodak_point(point)
+                                                    for point in card["kodak_curve"]]
+  continued = zoo.card("tiny-vr-mse")
+  assert len(continued["kodak_curve"]) == 3 and continued["kodak_curve"] != card["kodak_curve"]
+  assert report["entries"]["tiny-vr-mse"]["candidate"] == [
+      zoo.kodak_point(point) for point in continued["kodak_curve"]]
+  assert [chunk["kodak_curve"] for chunk in continued["history"]] == [
+      card["kodak_curve"], continued["kodak_curve"]]
+  assert (continued["total_steps"], continued["config"]["lmbda_max"]) == (7, 0.05)
+  assert zoo.progress("tiny-vr") == []  # no fixed-rate family

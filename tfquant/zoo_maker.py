@@ -155,8 +155,11 @@ def make(config_file, work_dir, only=None, train_missing=True):
 
 
 def family_entries(family):
-  """The fixed-rate zoo entries of `family` (their names' prefix: "cheng2020" or
-  "cheng2020-mse"), sorted by rate (λ); a variable-rate entry is no point of their curve."""
+  """The zoo entries `family` names: the fixed-rate entries of a family (their names' prefix:
+  "cheng2020" or "cheng2020-mse"), sorted by rate (λ), of which a variable-rate entry is no
+  point; or a variable-rate entry's own name, which is a family of one model."""
+  if family in zoo.names() and zoo.variable_rate(family):
+    return [family]
   names = [name for name in zoo.names() if name.startswith(family + "-")
            and not zoo.variable_rate(name)]
   if not names:
@@ -164,15 +167,22 @@ def family_entries(family):
   return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])
 
 
+def curve(figures):
+  """The Kodak points of a card's (or a candidate's) `figures`: a variable-rate model's whole
+  curve, a fixed-rate model's one point."""
+  return sorted(zoo.kodak_point(point) for point in figures.get("kodak_curve", [figures["kodak"]]))
+
+
 def choose(old, candidates):
   """Which candidates replace their entries: greedily (in rate order) each that lowers the
-  family's BD-rate against its old curve. `old` and `candidates` are {name: (bpp, psnr,
-  ms_ssim_db)}; returns (the names taken, the family's BD-rate in % with them)."""
-  anchor = sorted(old.values())
+  family's BD-rate against its old curve. `old` and `candidates` are {name: [(bpp, psnr,
+  ms_ssim_db)]}, each entry's points (`curve`); returns (the names taken, the family's
+  BD-rate in % with them)."""
+  anchor = sorted(point for points in old.values() for point in points)
   taken, best = [], 0.0
   for name in sorted(candidates, key=lambda n: old[n]):
     trial = dict(old, **{n: candidates[n] for n in taken + [name]})
-    gain = evaluate.bd_rate(anchor, sorted(trial.values()))
+    gain = evaluate.bd_rate(anchor, sorted(point for points in trial.values() for point in points))
     if gain < best:
       taken, best = taken + [name], gain
   return taken, best
@@ -183,7 +193,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   its shipped weights (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps,
   lr, lr_decay_fraction). Finished candidates are evaluated on Kodak with real files; those
   that lower the family's BD-rate replace their entries, and only if together they lower it
-  by at least `min_gain` %. Returns the report (also written to `work_dir`/report.json)."""
+  by at least `min_gain` %. A variable-rate entry (`family` its name) is judged by its whole
+  curve, measured again at as many rates. Returns the report (also `work_dir`/report.json)."""
   _restore_retired_entries()
   names = family_entries(family)
   photos = data.shared_dir("photos")
@@ -195,7 +206,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   old, candidates, runs = {}, {}, {}
   for name in names:
     card = zoo.card(name)
-    old[name] = zoo.kodak_point(card["kodak"])
+    old[name] = curve(card)
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
@@ -215,14 +226,17 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
       if trained is None:
         continue
       steps, seconds = trained
-      figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images)
+      figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images,
+                                   rates=len(card.get("kodak_curve", ())) or CURVE_RATES)
       with open(result_path, "w") as f:
         json.dump({"steps": steps, "seconds": seconds, **figures}, f)
     with open(result_path) as f:
       runs[name] = dict(json.load(f), config=config)
-    candidates[name] = zoo.kodak_point(runs[name]["kodak"])
-    print(f"{name}: bpp {old[name][0]:.4f} → {candidates[name][0]:.4f}, PSNR "
-          f"{old[name][1]:.2f} → {candidates[name][1]:.2f} dB", flush=True)
+    candidates[name] = curve(runs[name])
+    (bpp, psnr, _), (new_bpp, new_psnr, _) = (zoo.kodak_point(figures["kodak"])
+                                              for figures in (card, runs[name]))
+    print(f"{name}: bpp {bpp:.4f} → {new_bpp:.4f}, PSNR {psnr:.2f} → {new_psnr:.2f} dB",
+          flush=True)
   taken, gain = choose(old, candidates)
   replace = gain <= -min_gain
   if replace:
@@ -252,13 +266,14 @@ def weights_description(history):
 def _replace(name, run, candidate, kodak_images):
   """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
   card = zoo.card(name)
-  config, kodak = _card_config(run["config"]), run["kodak"]
+  config = _card_config(run["config"])
+  figures = {key: run[key] for key in ("kodak", "kodak_curve") if key in run}
   history = zoo.lineage(card) + [{
       "steps": run["steps"], "training_seconds": round(run["seconds"]),
       "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,
-      "kodak": kodak}]
+      **figures}]
   card.update(steps=run["steps"], training_seconds=round(run["seconds"]), config=config,
-              kodak=kodak, kodak_images=kodak_images, history=history,
+              kodak_images=kodak_images, history=history, **figures,
               weights=weights_description(history),
               total_steps=sum(chunk["steps"] for chunk in history),
               total_training_seconds=sum(chunk["training_seconds"] for chunk in history),

@@ -14,8 +14,9 @@ chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1
 --lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size,
 --random_downscale or --precision are given), evaluates each on Kodak with real files and
 replaces the entries whose candidates lower the family's BD-rate, if together they lower it
-by at least --min_gain percent. A killed run resumes with the same command; each entry's
-card keeps the history of its chunks.
+by at least --min_gain percent. --continue=NAME of a variable-rate entry (balle2018-vr-span-mse)
+does the same for that one model, judged by its whole curve. A killed run resumes with the
+same command; each entry's card keeps the history of its chunks.
 """
 
 
@@ -25,7 +26,8 @@ from tfquant import commands
 
 flags.DEFINE_string("config", None, "A zoo config by name (zoo_balle2018) or file.")
 flags.DEFINE_string("continue", None, "A zoo family to train one chunk further "
-                    "(cheng2020, balle2018, ...), instead of --config.")
+                    "(cheng2020, balle2018, ...) or a variable-rate entry's name, instead of "
+                    "--config.")
 flags.DEFINE_integer("steps", 1200, "--continue: steps per entry.")
 flags.DEFINE_float("lr", 1e-4, "--continue: the learning rate (Adam, fresh state).")
 flags.DEFINE_float("lr_decay_fraction", 0.7, "--continue: lr × 0.1 from this fraction on.")

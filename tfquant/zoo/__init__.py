@@ -77,7 +77,8 @@ def lineage(entry):
     return entry["history"]
   return [{"steps": entry.get("total_steps", entry["steps"]),
            "training_seconds": entry.get("total_training_seconds", entry["training_seconds"]),
-           "cpus": entry["cpus"], "config": entry["config"], "kodak": entry["kodak"]}]
+           "cpus": entry["cpus"], "config": entry["config"],
+           **{key: entry[key] for key in ("kodak", "kodak_curve") if key in entry}}]
 
 
 def _chunk_key(chunk):
