@@ -2,7 +2,9 @@
 
 Every case must end one of two ways: refused with `BitstreamError`, or decoded to exactly the
 image the original file decodes to. Anything else (another image, another exception) is a
-failure. `make stress` runs the long form:
+failure. The files are Ballé18's (fixed and variable rate, both coders) and Cheng20's (both
+context modes: the mixture, the masked context and the serial decoding loop). `make stress`
+runs the long form:
 
     python -m tests.fuzzing --cases=10000
 """
@@ -106,15 +108,20 @@ def main():
   from tests.helpers import sample_image, trained
   fixed = trained("balle2018", "universal", "dsq")
   variable = trained("balle2018", "universal", "dsq", lmbda=(0.002, 0.05))
-  image = sample_image(48, 80)
+  context = {mode: trained("cheng2020", "sga", "sga", steps=40, context=mode)
+             for mode in ("checkerboard", "serial")}
+  small, larger = sample_image(48, 80), sample_image(96, 128)  # a tiny Cheng20 codes few bytes
+  # (coder, model, λ of a variable-rate model, image, what it is, tenths of the cases)
+  targets = [(coder, fixed, None, small, "", 3) for coder in coding.coders.NAMES] + [
+      ("tfc", variable, 0.01, small, " (a variable-rate model at λ=0.01)", 2)] + [
+      (coder, context[mode], None, larger, f" (Cheng20, {mode} context)", 1)
+      for coder, mode in zip(coding.coders.NAMES, context)]
   failures = 0
-  for (coder, model, lmbda), cases in zip(
-      [(coder, fixed, None) for coder in coding.coders.NAMES] + [("tfc", variable, 0.01)],
-      (args.cases * 2 // 5, args.cases * 2 // 5, args.cases // 5)):
+  for coder, model, lmbda, image, what, tenths in targets:
+    cases = args.cases * tenths // 10
     data = coding.encode(model, image, coder=coder, lmbda=lmbda)
     counts = run(model, data, cases, args.seed)
-    rate = "" if lmbda is None else f" (a variable-rate model at λ={lmbda})"
-    print(f"coder {coder}: {cases} cases on a {len(data)}-byte file{rate}")
+    print(f"coder {coder}: {cases} cases on a {len(data)}-byte file{what}")
     for kind in KINDS:
       print(f"  {kind:22s} " + ", ".join(f"{k} {v}" for k, v in sorted(counts[kind].items())))
       failures += sum(v for k, v in counts[kind].items() if k not in ("refused", "exact"))

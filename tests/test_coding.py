@@ -212,12 +212,13 @@ def test_wrong_model_is_refused(stream):
     coding.decode(other, data)
 
 
-DECODE_IN_ONE_THREAD = """
+# The tests' own process computes in one thread (conftest).
+DECODE_IN_FOUR_THREADS = """
 import sys
 import numpy as np
 import tensorflow as tf
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
+tf.config.threading.set_intra_op_parallelism_threads(4)
+tf.config.threading.set_inter_op_parallelism_threads(4)
 from tfquant import coding, models
 model = models.load(sys.argv[1])
 for path in sys.argv[2:]:
@@ -233,7 +234,7 @@ def test_decoding_is_bit_exact_across_processes_and_thread_counts(saved_model, t
     path = tmp_path / f"{coder}.tfq"
     path.write_bytes(coding.encode(model, image, coder=coder))
     paths.append(str(path))
-  result = subprocess.run([sys.executable, "-c", DECODE_IN_ONE_THREAD, saved_model, *paths],
+  result = subprocess.run([sys.executable, "-c", DECODE_IN_FOUR_THREADS, saved_model, *paths],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
   assert result.returncode == 0, result.stderr
   for path in paths:

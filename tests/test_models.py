@@ -261,7 +261,7 @@ def test_dithered_coding_costs_what_undithered_coding_does(arch):
   """U-Q's dithered symbols are coded under bins shifted by the dither: same size within 1%
   (the bins of undithered tables would cost +17% at u = 0.25 and ×2 at u = 0.45)."""
   context = {"context": "checkerboard"} if arch in ("minnen2018", "cheng2020") else {}
-  model = trained(arch, "universal", steps=60, **context)
+  model = trained(arch, ent_quant="universal", steps=60, **context)  # as the tiled test's
   image = sample_image(192, 256, index=1)
   plain = coded_bytes(model.compress(image))
   seeds = [(s, 2 * s + 1) for s in range(1, 5)]
@@ -349,9 +349,9 @@ def test_each_architecture_declares_its_transforms_receptive_fields(arch, option
 
 @pytest.mark.parametrize("arch,options,coder_names", [
     ("balle2018", {}, coders.NAMES),
-    # The weights test_context_models trains (cached); one coder: its graphs trace slowly.
-    ("cheng2020", dict(ent_quant="sga", dec_quant="sga", steps=40, context="checkerboard",
-                       center="integer"), [coders.DEFAULT])])
+    # The weights the dithered-coding test trains (cached); one coder: its graphs trace slowly.
+    ("cheng2020", dict(ent_quant="universal", steps=60, context="checkerboard"),
+     [coders.DEFAULT])])
 def test_tiled_coding_gives_the_whole_transforms_pixels(arch, options, coder_names):
   """Coding runs the transforms in tiles of `tiles.TILE_LATENTS`² latents: with 3×3-latent
   tiles (20 of them here), the pixels are still exactly the untiled forward pass's; without
