@@ -7,7 +7,9 @@ One model for every λ from 0.00018 to 0.05 (278×; on Kodak 0.10–0.82 bpp), A
 3 × 1200 steps). Its card's curve is Kodak at `ZOO["rates"]` λ spaced evenly in log λ.
 
 The shipped entry started from balle2018-mse-0.005 at 8200 steps (its git history up to
-2026-12-05); that entry has been trained further since, so this config now starts there.
+2026-12-05); that entry has been trained further since, so this config now starts there. The
+shipped entry was then continued itself (`bin/make-zoo --continue=balle2018-vr-span-mse`, 3600
+steps on 2026-12-06; its card's history).
 
 Seed 1: the same protocol with seed 0 landed 0.3 dB lower (docs/RESULTS.md "Variable rate":
 runs of it differ by some 7% BD-rate), and the zoo ships the better of the two runs.
