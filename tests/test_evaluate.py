@@ -296,6 +296,10 @@ def test_grid_configs_load(tmp_path):
   vbr = compare.load_grid(os.path.join(REPO, "configs", "grid_vbr.py"))
   cells = compare.cells(vbr)
   assert len(cells) == 5 and all(c.variable_rate and len(c.rates) == 7 for c in cells)
+  vbr_seed1 = compare.load_grid(os.path.join(REPO, "configs", "grid_vbr_seed1.py"))
+  assert vbr_seed1["train"] == dict(vbr["train"], seed=1)
+  assert vbr_seed1["record"] != vbr["record"] and vbr_seed1["out_dir"] != vbr["out_dir"]
+  assert all("--seed=1" in c.train_command() for c in compare.cells(vbr_seed1))
   assert all("--lmbda=0.0008" in c.train_command() and "--lmbda_max=0.05" in c.train_command()
              for c in cells)
   with open(vbr["fixed_report"]) as f:  # each pair has its fixed-rate curve to compare with
