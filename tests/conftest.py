@@ -7,8 +7,9 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 # `make test` runs two workers on two cores: each computes in one thread, as TensorFlow's
-# threads would otherwise outnumber the cores and spin while they wait (the suite ran 11%
-# slower so). Processes that tests start keep TensorFlow's default.
+# threads would otherwise outnumber the cores and spin while they wait (three of the test
+# files took 293 s so, 251 s in one thread each). Processes that tests start keep
+# TensorFlow's default.
 tf.config.threading.set_intra_op_parallelism_threads(1)
 
 # Importing TensorFlow sets TF2_BEHAVIOR=1, which bin/ scripts started by tests would inherit;
