@@ -167,22 +167,18 @@ def family_entries(family):
   return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])
 
 
-def curve(figures):
-  """The Kodak points of a card's (or a candidate's) `figures`: a variable-rate model's whole
-  curve, a fixed-rate model's one point."""
-  return sorted(zoo.kodak_point(point) for point in figures.get("kodak_curve", [figures["kodak"]]))
-
-
 def choose(old, candidates):
   """Which candidates replace their entries: greedily (in rate order) each that lowers the
   family's BD-rate against its old curve. `old` and `candidates` are {name: [(bpp, psnr,
-  ms_ssim_db)]}, each entry's points (`curve`); returns (the names taken, the family's
-  BD-rate in % with them)."""
-  anchor = sorted(point for points in old.values() for point in points)
+  ms_ssim_db)]}, each entry's points (`zoo.kodak_points`); returns (the names taken, the
+  family's BD-rate in % with them)."""
+  def family_curve(entries):
+    return sorted(point for points in entries.values() for point in points)
+  anchor = family_curve(old)
   taken, best = [], 0.0
   for name in sorted(candidates, key=lambda n: old[n]):
-    trial = dict(old, **{n: candidates[n] for n in taken + [name]})
-    gain = evaluate.bd_rate(anchor, sorted(point for points in trial.values() for point in points))
+    gain = evaluate.bd_rate(anchor, family_curve(
+        dict(old, **{n: candidates[n] for n in taken + [name]})))
     if gain < best:
       taken, best = taken + [name], gain
   return taken, best
@@ -206,7 +202,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   old, candidates, runs = {}, {}, {}
   for name in names:
     card = zoo.card(name)
-    old[name] = curve(card)
+    old[name] = zoo.kodak_points(card)
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
@@ -232,9 +228,9 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
         json.dump({"steps": steps, "seconds": seconds, **figures}, f)
     with open(result_path) as f:
       runs[name] = dict(json.load(f), config=config)
-    candidates[name] = curve(runs[name])
-    (bpp, psnr, _), (new_bpp, new_psnr, _) = (zoo.kodak_point(figures["kodak"])
-                                              for figures in (card, runs[name]))
+    candidates[name] = zoo.kodak_points(runs[name])
+    (bpp, psnr, _), (new_bpp, new_psnr, _) = (zoo.kodak_point(entry["kodak"])
+                                              for entry in (card, runs[name]))
     print(f"{name}: bpp {bpp:.4f} → {new_bpp:.4f}, PSNR {psnr:.2f} → {new_psnr:.2f} dB",
           flush=True)
   taken, gain = choose(old, candidates)
@@ -266,8 +262,7 @@ def weights_description(history):
 def _replace(name, run, candidate, kodak_images):
   """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
   card = zoo.card(name)
-  config = _card_config(run["config"])
-  figures = {key: run[key] for key in ("kodak", "kodak_curve") if key in run}
+  config, figures = _card_config(run["config"]), zoo.kodak_figures(run)
   history = zoo.lineage(card) + [{
       "steps": run["steps"], "training_seconds": round(run["seconds"]),
       "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,

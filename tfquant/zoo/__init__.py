@@ -53,11 +53,22 @@ def kodak_point(figures):
   return figures["bpp"], figures["psnr"], figures["ms_ssim_db"]
 
 
+def kodak_figures(entry):
+  """The Kodak figures of a card (or of a chunk in its history, or of a candidate run):
+  "kodak", and a variable-rate model's "kodak_curve"."""
+  return {key: entry[key] for key in ("kodak", "kodak_curve") if key in entry}
+
+
+def kodak_points(entry):
+  """[(bpp, psnr, ms_ssim_db)] of one card's (or run's) Kodak figures, sorted by rate: a
+  variable-rate model's whole curve, a fixed-rate model's one point."""
+  return sorted(kodak_point(figures) for figures in entry.get("kodak_curve", [entry["kodak"]]))
+
+
 def kodak_curve(entries):
   """[(bpp, psnr, ms_ssim_db)] of `entries` on Kodak, from their cards (every rate of a
   variable-rate entry), sorted by rate."""
-  return sorted(kodak_point(figures) for name in entries
-                for figures in card(name).get("kodak_curve", [card(name)["kodak"]]))
+  return sorted(point for name in entries for point in kodak_points(card(name)))
 
 
 def references():
@@ -77,8 +88,7 @@ def lineage(entry):
     return entry["history"]
   return [{"steps": entry.get("total_steps", entry["steps"]),
            "training_seconds": entry.get("total_training_seconds", entry["training_seconds"]),
-           "cpus": entry["cpus"], "config": entry["config"],
-           **{key: entry[key] for key in ("kodak", "kodak_curve") if key in entry}}]
+           "cpus": entry["cpus"], "config": entry["config"], **kodak_figures(entry)}]
 
 
 def _chunk_key(chunk):
