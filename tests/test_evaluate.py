@@ -305,6 +305,18 @@ def test_grid_configs_load(tmp_path):
   with open(vbr["fixed_report"]) as f:  # each pair has its fixed-rate curve to compare with
     fixed = {row["pair"] for row in json.load(f)["archs"]["balle2018"]["pairs"]}
   assert {compare.pair_label(pair) for pair in vbr["pairs"]} <= fixed
+  def settings(cell):  # each model of a comparison trains the same way but for λ
+    return [a for a in cell.train_command() if not a.startswith(("--lmbda", "--train_dir"))]
+  for protocol in ("grid_vbr_minnen2018", "grid_vbr_minnen2018_finetune"):
+    minnen, = compare.cells(compare.load_grid(os.path.join(REPO, "configs", f"{protocol}.py")))
+    fixed = compare.cells(compare.load_grid(os.path.join(REPO, "configs",
+                                                         f"{protocol}_fixed.py")))
+    assert len(fixed) == 4 and all(settings(cell) == settings(minnen) for cell in fixed)
+    assert minnen.lmbda == (min(c.lmbda for c in fixed), max(c.lmbda for c in fixed))
+  start = re.search(r"--init_from=(\S+)", " ".join(minnen.train_command())).group(1)
+  assert start == compare.Cell(compare.load_grid(os.path.join(
+      REPO, "configs", "grid_vbr_minnen2018_fixed.py")), "minnen2018", compare.ANCHOR,
+      0.005).run_dir  # the common start is a model of the grid from scratch
   listed, = compare.cells(compare.load_grid(os.path.join(REPO, "configs", "grid_vbr_list.py")))
   drawn = re.search(r"--lmbda_list=(\S+)", " ".join(listed.train_command())).group(1)
   rates = list(listed.rates.values())  # the list's λ are every other evaluated rate
