@@ -100,6 +100,9 @@ def test_families_and_the_reference_curves_they_are_judged_by():
   assert stages[0]["date"] is None and stages[-1]["curve"] == curve
   assert all(a["steps"] < b["steps"] and a["cpu_hours"] < b["cpu_hours"] and
              (a["date"] or "") <= b["date"] for a, b in zip(stages, stages[1:]))
+  balle = [zoo.lineage(zoo.card(name)) for name in families["balle2018-mse"]]
+  # Its chunks 4 and 5 ran one recipe on one day: still one stage each.
+  assert len(zoo.progress("balle2018-mse")) == max(len(history) for history in balle) == 6
   references = zoo.references()
   (webp,) = [label for label in references if label.startswith("WebP")]
   rows = [row for row in zoo.progress_rows("webp") if row["family"] == "cheng2020-mse"]

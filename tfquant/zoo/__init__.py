@@ -91,13 +91,19 @@ def lineage(entry):
            "cpus": entry["cpus"], "config": entry["config"], **kodak_figures(entry)}]
 
 
-def _chunk_key(chunk):
-  """What the entries one `make-zoo --continue` run replaced have in common: its date and
-  settings."""
-  config = chunk["config"]
-  return (chunk.get("date", ""), chunk["steps"], config.get("patch_size"),
-          config.get("batch_size"), config.get("random_downscale"), config.get("lr"),
-          config.get("lr_decay_fraction"))
+def _chunk_keys(history):
+  """What the entries one `make-zoo --continue` run replaced have in common, for each chunk of
+  `history` after its first: the run's date and settings, and how many chunks of that date and
+  settings came before it (one recipe run twice in a day is two chunks)."""
+  keys, seen = [], {}
+  for chunk in history[1:]:
+    config = chunk["config"]
+    key = (chunk.get("date", ""), chunk["steps"], config.get("patch_size"),
+           config.get("batch_size"), config.get("random_downscale"), config.get("lr"),
+           config.get("lr_decay_fraction"))
+    seen[key] = seen.get(key, -1) + 1
+    keys.append(key + (seen[key],))
+  return keys
 
 
 def progress(family):
@@ -109,17 +115,17 @@ def progress(family):
   histories = [lineage(card(name)) for name in families()[family] if not variable_rate(name)]
   if not histories:
     return []
+  keys = [_chunk_keys(history) for history in histories]
   order = {}  # chunk → (date, its latest place in a history): chunks of one date in order
-  for history in histories:
-    for place, chunk in enumerate(history[1:], 1):
-      key = _chunk_key(chunk)
+  for chunk_keys in keys:
+    for place, key in enumerate(chunk_keys, 1):
       order[key] = max(order.get(key, (key[0], 0)), (key[0], place))
   ordered = sorted(order, key=order.get)
   stages = [set(ordered[:i]) for i in range(len(ordered) + 1)]
   result = []
   for done in stages:
-    taken = [[chunk for place, chunk in enumerate(history)
-              if place == 0 or _chunk_key(chunk) in done] for history in histories]
+    taken = [[history[0]] + [chunk for chunk, key in zip(history[1:], chunk_keys) if key in done]
+             for history, chunk_keys in zip(histories, keys)]
     result.append({
         "date": max(chunk.get("date", "") for chunks in taken for chunk in chunks) or None,
         "steps": sum(chunk["steps"] for chunks in taken for chunk in chunks),
