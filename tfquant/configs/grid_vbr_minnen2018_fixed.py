@@ -3,9 +3,9 @@ grid_vbr_minnen2018's one variable-rate model is measured against (issue #31's "
 its fixed-rate counterpart, at a smaller budget").
 
 What two CPU cores afford: N = 64, M = 96 (the zoo's Ballé18 sizes), He et al.'s checkerboard
-context (the serial one decodes position by position), AUN-Q/AUN-Q as the zoo, 2000 steps of batch 8 × 128²
-per model, Adam 1e-3 dropped ×0.1 for the last 20%, bfloat16. A cell takes ~5 minutes to train
-alone and ~1 to evaluate; `bin/compare` resumes from the committed record.
+context (the serial one decodes position by position), AUN-Q/AUN-Q as the zoo, 2000 steps of
+batch 8 × 128² per model, Adam 1e-3 dropped ×0.1 for the last 20%, bfloat16. A cell takes ~5
+minutes to train alone and ~1 to evaluate; `bin/compare` resumes from the committed record.
 """
 import os
 
