@@ -8,9 +8,11 @@ fixed and variable-rate families were made.
 The start is a run directory, not a record: if it is gone,
 `bin/compare --config=configs/grid_vbr_minnen2018_fixed.py --print_jobs` prints its command.
 """
+from tfquant import compare
+
 from grid_vbr_minnen2018_fixed import GRID as _SCRATCH
 
-START = "runs/grid_vbr_minnen2018_fixed/minnen2018/noise-noise/lambda_0.005"
+START = compare.Cell(_SCRATCH, "minnen2018", compare.ANCHOR, 0.005).run_dir
 
 GRID = dict(
     _SCRATCH,
