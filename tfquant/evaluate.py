@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, features
 
-from tfquant import coding, data
+from tfquant import coding, data, refine
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 # PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
@@ -73,16 +73,21 @@ def log_spaced(low, high, count):
 
 class ModelCodec:
   """A tfquant model: `.tfq` bytes; can also report the model's own rate estimate. A
-  variable-rate model codes at `lmbda` (the settings record the λ its files record)."""
+  variable-rate model codes at `lmbda` (the settings record the λ its files record); with
+  `refine` steps, the encoder searches for each image's latent (`refine`)."""
 
-  def __init__(self, model, label=None, coder=coding.coders.DEFAULT, lmbda=None):
+  def __init__(self, model, label=None, coder=coding.coders.DEFAULT, lmbda=None, refine=0):
     self.model = model
     self.identifier = model.identifier()
     self.coder = coder
     self.lmbda = None  # a variable-rate model's: the λ its files record
+    self.refine = int(refine)
     self.label = label or f"{model.arch} {self.identifier['quant']}" + (
-        " variable-rate" if model.variable_rate else "")
+        " variable-rate" if model.variable_rate else "") + (
+            f" refined ×{self.refine}" if self.refine else "")
     self.settings = dict(self.identifier, coder=coder)
+    if self.refine:
+      self.settings["refine"] = self.refine
     if lmbda is not None:
       code = model.rate_code(lmbda)
       self.lmbda = float(model.quantization_step.lmbda(code))
@@ -99,7 +104,10 @@ class ModelCodec:
     return [cls(model, lmbda=lmbda, **kwargs) for lmbda in rates]
 
   def encode(self, image):
-    return coding.encode(self.model, image, self.identifier, coder=self.coder, lmbda=self.lmbda)
+    latent = refine.refined_latent(self.model, image, self.refine, self.lmbda)[0] if (
+        self.refine) else None
+    return coding.encode(self.model, image, self.identifier, coder=self.coder, lmbda=self.lmbda,
+                         latent=latent)
 
   def decode(self, payload):
     return coding.decode(self.model, payload, self.identifier)

@@ -7,7 +7,7 @@ import tempfile
 import numpy as np
 from PIL import Image
 
-from tfquant import coding, data
+from tfquant import coding, data, refine
 from tfquant.coding import container
 from tfquant.models import variable_rate
 
@@ -37,12 +37,27 @@ def write_atomically(path, payload):
     raise
 
 
+def _check_refinable(refine_steps, dither_seed):
+  if refine_steps and dither_seed is not None:
+    raise ValueError("Refinement searches for the latent the coder rounds without a dither: "
+                     "refine or dither, not both.")
+
+
+def _refined_encode(model, image, refine_steps, lmbda=None, **coding_args):
+  """`coding.encode`, with the latent `refine_steps` of search chose (0: the analysis
+  transform's)."""
+  _check_refinable(refine_steps, coding_args.get("dither_seed"))
+  latent = refine.refined_latent(model, image, refine_steps, lmbda)[0] if refine_steps else None
+  return coding.encode(model, image, lmbda=lmbda, latent=latent, **coding_args)
+
+
 def compress_file(model, source, destination, dither_seed=None, coder=coding.coders.DEFAULT,
-                  lmbda=None):
-  """Codes an image file (a variable-rate model at `lmbda`); returns (image shape, bytes
-  written)."""
+                  lmbda=None, refine_steps=0):
+  """Codes an image file (a variable-rate model at `lmbda`; with `refine_steps` of search for
+  its latent); returns (image shape, bytes written)."""
   image = data.read_image(source)
-  payload = coding.encode(model, image, dither_seed=dither_seed, coder=coder, lmbda=lmbda)
+  payload = _refined_encode(model, image, refine_steps, lmbda, dither_seed=dither_seed,
+                            coder=coder)
   write_atomically(destination, payload)
   return image.shape, len(payload)
 
@@ -57,17 +72,18 @@ def _choose(rates, target_bpp, strict):
 
 
 def _payloads_near(model, image, target_bpp, **coding_args):
-  """A fixed-rate model's file; for a variable-rate model, the files of a bisection over its
-  rate codes towards `target_bpp` (some 17 encodings), the last two bracketing it."""
+  """[(λ, file)]: a fixed-rate model's file (λ None); for a variable-rate model, the files of
+  a bisection over its rate codes towards `target_bpp` (some 17 encodings), the last two
+  bracketing it."""
   if not model.variable_rate:
-    return [coding.encode(model, image, **coding_args)]
+    return [(None, coding.encode(model, image, **coding_args))]
   bits = 8.0 / (image.shape[0] * image.shape[1])
   tried = {}
 
   def rate(code):
-    tried[code] = coding.encode(model, image, lmbda=model.quantization_step.lmbda(code).numpy(),
-                                **coding_args)
-    return bits * len(tried[code])
+    lmbda = float(model.quantization_step.lmbda(code))
+    tried[code] = lmbda, coding.encode(model, image, lmbda=lmbda, **coding_args)
+    return bits * len(tried[code][1])
 
   low, high = 0, variable_rate.RATE_CODE_MAX
   if rate(low) < target_bpp < rate(high):
@@ -81,22 +97,29 @@ def _payloads_near(model, image, target_bpp, **coding_args):
 
 
 def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
-                       coder=coding.coders.DEFAULT):
+                       coder=coding.coders.DEFAULT, refine_steps=0):
   """Codes an image file with each of `models` (a variable-rate one at the λ a bisection on
   the file size finds) and keeps the file whose real rate is closest to `target_bpp` or,
-  `strict`, the largest at or under it (tfci's --target_bpp and --bpp_strict). Returns
-  (image shape, bytes written, index of the model chosen)."""
+  `strict`, the largest at or under it (tfci's --target_bpp and --bpp_strict). With
+  `refine_steps`, the file chosen is coded again with a refined latent, which is kept unless
+  `strict` and it no longer fits. Returns (image shape, bytes written, index of the model
+  chosen)."""
   image = data.read_image(source)
   pixels = image.shape[0] * image.shape[1]
-  candidates = [(index, payload) for index, model in enumerate(models)
-                for payload in _payloads_near(model, image, target_bpp,
-                                              dither_seed=dither_seed, coder=coder)]
-  rates = [8 * len(payload) / pixels for _, payload in candidates]
+  coding_args = dict(dither_seed=dither_seed, coder=coder)
+  _check_refinable(refine_steps, dither_seed)
+  candidates = [(index, lmbda, payload) for index, model in enumerate(models)
+                for lmbda, payload in _payloads_near(model, image, target_bpp, **coding_args)]
+  rates = [8 * len(payload) / pixels for _, _, payload in candidates]
   chosen = _choose(rates, target_bpp, strict)
   if chosen is None:
     raise ValueError(f"no model codes {source} at or under {target_bpp} bpp (the smallest "
                      f"file is {min(rates):.4f} bpp)")
-  index, payload = candidates[chosen]
+  index, lmbda, payload = candidates[chosen]
+  if refine_steps:
+    refined = _refined_encode(models[index], image, refine_steps, lmbda, **coding_args)
+    if not strict or 8 * len(refined) / pixels <= target_bpp:
+      payload = refined
   write_atomically(destination, payload)
   return image.shape, len(payload), index
 

@@ -13,13 +13,15 @@ Deep Image Compression", IEEE Access 2023, and its code. Soft maths runs in floa
 the layer's compute dtype, so the layers behave identically under mixed precision.
 """
 
+import contextlib
 import inspect
 import math
+import threading
 
 import tensorflow as tf
 
 __all__ = ["Quantizer", "get", "spec", "names", "canonical_name", "paper_name",
-           "LinearSchedule"]
+           "LinearSchedule", "relaxed"]
 
 _REGISTRY = {}
 _ALIASES = {}  # normalized spelling -> canonical name
@@ -154,6 +156,40 @@ class LinearSchedule:
     return self.start_value + (self.end_value - self.start_value) * progress
 
 
+def _coded_center(offset, coded_offset=None):
+  """Where rounding is centred (float32): `coded_offset` if given (called if a function),
+  else `offset`, else 0."""
+  center = offset if coded_offset is None else coded_offset
+  center = center() if callable(center) else center
+  return tf.zeros([], tf.float32) if center is None else tf.cast(center, tf.float32)
+
+
+class _Relaxation(threading.local):
+  quantizer = None  # per thread: the one `relaxed` sets
+
+
+_relaxation = _Relaxation()
+
+
+@contextlib.contextmanager
+def relaxed(quantizer):
+  """Inside (in this thread), every quantizer's training call gives `quantizer`'s
+  approximation instead of its own, centred where the coder rounds (`coded_offset`), and
+  scheduled by the `step` it is given: a model's training forward pass then differentiates
+  the rate and distortion of the values the coder would transmit, which is what an encoder's
+  search for better latents needs (`tfquant.refine`). `quantizer` must hold no weights."""
+  quantizer = get(quantizer)
+  if quantizer.weights or getattr(quantizer, "learnable", False):
+    raise ValueError(f"A relaxation must hold no weights; {quantizer.canonical!r} learns its "
+                     "own.")
+  previous = _relaxation.quantizer
+  _relaxation.quantizer = quantizer
+  try:
+    yield quantizer
+  finally:
+    _relaxation.quantizer = previous
+
+
 class Quantizer(tf.keras.layers.Layer):
   """Base class: hard rounding at inference, `_approximate` (float32) in training.
 
@@ -179,13 +215,15 @@ class Quantizer(tf.keras.layers.Layer):
           f"(without it the schedule would stay at step 0).")
 
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
-    del coded_offset
     y = tf.cast(inputs, tf.float32)
-    offset = tf.zeros([], tf.float32) if offset is None else tf.cast(offset, tf.float32)
-    if training:
+    relaxation = _relaxation.quantizer if training else None
+    if relaxation is not None:
+      out = relaxation._approximate(y, _coded_center(offset, coded_offset), step)  # pylint: disable=protected-access
+    elif training:
       self._require_step(step)
-      out = self._approximate(y, offset, step)
+      out = self._approximate(y, _coded_center(offset), step)
     else:
+      offset = _coded_center(offset)
       out = _pass_through(y, tf.round(y - offset) + offset)
     return tf.cast(out, self.compute_dtype)
 
@@ -227,7 +265,8 @@ class Universal(Quantizer):
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None,
            dither=None):
     if dither is None or training:
-      return super().call(inputs, offset=offset, training=training, step=step)
+      return super().call(inputs, offset=offset, training=training, step=step,
+                          coded_offset=coded_offset)
     y = tf.cast(inputs, tf.float32)
     offset = 0.0 if offset is None else tf.cast(offset, tf.float32)
     out = _pass_through(y, self._dithered_round(y, offset, tf.cast(dither, tf.float32)))
@@ -458,15 +497,14 @@ class SoftToHard(Quantizer):
     return {"hard": tf.cast(self.is_hard(step), tf.float32)}
 
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
-    if not training:
-      return super().call(inputs, offset=offset, training=training, step=step)
+    if not training or _relaxation.quantizer is not None:
+      return super().call(inputs, offset=offset, training=training, step=step,
+                          coded_offset=coded_offset)
     self._require_step(step)
     y = tf.cast(inputs, tf.float32)
 
     def hard():
-      center = offset if coded_offset is None else coded_offset
-      center = center() if callable(center) else center
-      center = tf.zeros([], tf.float32) if center is None else tf.cast(center, tf.float32)
+      center = _coded_center(offset, coded_offset)
       return _pass_through(y, tf.round(y - center) + center)
 
     noisy = lambda: y + tf.random.uniform(tf.shape(y), -0.5, 0.5)

@@ -12,7 +12,7 @@ DEFAULT_MAX_PIXELS = 1 << 26
 
 
 def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT,
-           integer=None, lmbda=None):
+           integer=None, lmbda=None, latent=None):
   """Compresses one H×W×3 uint8 image to container bytes.
 
   A variable-rate model codes at `lmbda` (within its range; the file records it to 16 bits,
@@ -21,12 +21,14 @@ def encode(model, image, identifier=None, dither_seed=None, coder=coders.DEFAULT
   With `dither_seed` (two uint32) y is coded with U-Q's dither, and the seed is stored;
   `coder` picks the entropy coder back-end ("tfc" or "tf"), which the file records, as it
   records `integer`: whether y's tables came from integer entropy parameters (None: the
-  model's default, see `CompressionModel.integer_coding`).
+  model's default, see `CompressionModel.integer_coding`). `latent`: the coded latent to
+  transmit instead of the analysis transform's (`CompressionModel.compress`).
   """
   integer = model.integer_coding(integer)
   rate_code = model.rate_code(lmbda)
   image_shape, checksums, *strings = model.compress(image, dither_seed, coder=coder,
-                                                    integer=integer, rate_code=rate_code)
+                                                    integer=integer, rate_code=rate_code,
+                                                    latent=latent)
   symbol_checksum, side_info_checksum = (int(v) for v in checksums.numpy())
   return pack(Bitstream(fingerprint(identifier or model.identifier()),
                         tuple(int(v) for v in image_shape.numpy()),

@@ -3,6 +3,7 @@
   bin/codec compress   --model=RUN [--coder=tfc|tf] [--dither] in.png out.tfq
   bin/codec compress   --model=VARIABLE_RATE_RUN --lambda=0.01 in.png out.tfq
   bin/codec compress   --model=DIR_OF_MODELS --target_bpp=0.3 [--bpp_strict] in.png out.tfq
+  bin/codec compress   --model=RUN --refine=100 in.png out.tfq   # slower encoder, same decoder
   bin/codec decompress [--model=RUN_OR_DIR] [--max_pixels=N] in.tfq out.png
   bin/codec info [--model=RUN] in.tfq
 
@@ -38,6 +39,9 @@ flags.DEFINE_boolean("dither", False, "compress: code y with U-Q's dither (rando
 flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "compress: entropy coder, tfc "
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS); the file "
                   "records it and decompress follows.")
+flags.DEFINE_integer("refine", 0, "compress: search this many steps for a better latent "
+                     "for the image (tfquant.refine: slower encoding, the same decoder; "
+                     "0: the analysis transform's own).", lower_bound=0)
 flags.DEFINE_integer("max_pixels", None, "decompress: refuse images with more pixels "
                      "(default 2^26: 8192×8192).", lower_bound=1)
 FLAGS = flags.FLAGS
@@ -57,6 +61,11 @@ def main(argv):
   if lmbda is not None and (command != "compress" or FLAGS.target_bpp is not None):
     raise app.UsageError("--lambda is compress's λ for a variable-rate model, without "
                          "--target_bpp (which finds the λ itself)")
+  if FLAGS.refine and command != "compress":
+    raise app.UsageError("--refine is compress's search for a better latent")
+  if FLAGS.refine and FLAGS.dither:
+    raise app.UsageError("--refine searches for the latent the coder rounds without a dither: "
+                         "give one of --refine and --dither")
   if command == "decompress" and not paths[1].lower().endswith(".png"):
     raise app.UsageError(f"decompress writes PNG; name the output .png, not {paths[1]!r}")
   import tensorflow as tf
@@ -81,13 +90,14 @@ def main(argv):
     if FLAGS.target_bpp is not None:
       shape, size, chosen = files.compress_to_target(
           [load(p) for p in paths_of_models], *paths, FLAGS.target_bpp, FLAGS.bpp_strict,
-          dither_seed=seed, coder=FLAGS.coder)
+          dither_seed=seed, coder=FLAGS.coder, refine_steps=FLAGS.refine)
       print(f"model: {paths_of_models[chosen]}")
     elif len(paths_of_models) > 1:
       raise app.UsageError("several models: give --target_bpp to choose among them")
     else:
       shape, size = files.compress_file(load(paths_of_models[0]), *paths, dither_seed=seed,
-                                        coder=FLAGS.coder, lmbda=lmbda)
+                                        coder=FLAGS.coder, lmbda=lmbda,
+                                        refine_steps=FLAGS.refine)
     print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
           f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
   except tf.errors.ResourceExhaustedError:

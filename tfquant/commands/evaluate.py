@@ -1,7 +1,7 @@
 """Code a folder of images for real and measure bpp (actual bytes), PSNR, MS-SSIM and time.
 
   bin/evaluate --model=RUN_OR_SAVEDMODEL [--model=...] --images=DIR --out=results.json
-               [--label=NAME] [--estimate] [--coder=tfc|tf]
+               [--label=NAME] [--estimate] [--coder=tfc|tf] [--refine=STEPS]
   bin/evaluate --baseline=jpeg [--qualities=10,30,50] --images=DIR --out=jpeg.json
   bin/evaluate --plot=rd.png a.json b.json ...      # RD plot + BD-rate table vs the first
 
@@ -37,6 +37,9 @@ flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "Entropy coder for a tf
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS).")
 flags.DEFINE_list("rates", None, "A variable-rate model's λ values, or how many spaced evenly "
                   "in log λ over its range (default 6); one RD curve.")
+flags.DEFINE_integer("refine", 0, "A tfquant model's encoder searches each image's latent "
+                     "for this many steps (tfquant.refine; 0: the analysis transform's own).",
+                     lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -65,9 +68,13 @@ def _codecs(evaluate, train):
   found = []
   for path in model_specs():
     if os.path.exists(os.path.join(path, "saved_model.pb")):
+      if FLAGS.refine:
+        raise app.UsageError(f"--refine searches with a tfquant model's own layers; {path} is "
+                             "an exported SavedModel")
       found.append(evaluate.SavedModelCodec(path))
     else:
-      found += evaluate.ModelCodec.at_rates(train.load_model(path), rates, coder=FLAGS.coder)
+      found += evaluate.ModelCodec.at_rates(train.load_model(path), rates, coder=FLAGS.coder,
+                                            refine=FLAGS.refine)
   return found
 
 
@@ -124,6 +131,8 @@ def main(argv):
       raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if bool(FLAGS.model) == bool(FLAGS.baseline) or not FLAGS.out:
       raise app.UsageError("Give --out and exactly one of --model and --baseline.")
+    if FLAGS.refine and FLAGS.baseline:
+      raise app.UsageError("--refine is a tfquant model's encoder search, not a baseline's")
     specs = model_specs() if FLAGS.model else []
     repeated = sorted({m for m in specs if specs.count(m) > 1})
     if repeated:

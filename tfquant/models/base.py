@@ -136,21 +136,25 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
 
     A variable-rate model's `lmbda` is one λ or one per example; by default, in training, λ
     drawn log-uniformly per example, else the range's geometric middle."""
-    x = tf.cast(x, self.compute_dtype)
+    y = self.analysis(pad_to_multiple(tf.cast(x, self.compute_dtype), self.stride))
+    if not self.variable_rate:
+      return self.latent_objective(x, y, training=training, step=step)
+    if lmbda is None:
+      lmbda = (self.quantization_step.sample(tf.shape(x)[0]) if training else
+               tf.constant(self.quantization_step.middle))
+    lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), tf.shape(x)[:1])
+    y = tf.cast(y, tf.float32)
+    return self.latent_objective(x, y / self.quantization_step(y, lmbda), training, step, lmbda)
+
+  def latent_objective(self, x, latent, training=None, step=None, lmbda=None):
+    """`call`'s loss terms and reconstruction from the coded latent: y, or a variable-rate
+    model's y/Δ(λ) with `lmbda` one λ per example (what `compress` transmits, and what an
+    encoder may choose otherwise than the analysis transform: `refine`)."""
     shape = tf.shape(x)
-    y = self.analysis(pad_to_multiple(x, self.stride))
+    y_dec, bits = self.entropy(latent, training=training, step=step)
     if self.variable_rate:
-      if lmbda is None:
-        lmbda = (self.quantization_step.sample(shape[0]) if training else
-                 tf.constant(self.quantization_step.middle))
-      lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), shape[:1])
-      y = tf.cast(y, tf.float32)
-      quantization_step = self.quantization_step(y, lmbda)
-      y_dec, bits = self.entropy(y / quantization_step, training=training, step=step)
-      y_dec = tf.cast(y_dec * quantization_step, self.compute_dtype)
-    else:
-      y_dec, bits = self.entropy(y, training=training, step=step)
-    x_hat = self.synthesis(y_dec)[:, :shape[1], :shape[2], :]
+      y_dec = y_dec * self.quantization_step(latent, lmbda)
+    x_hat = self.synthesis(tf.cast(y_dec, self.compute_dtype))[:, :shape[1], :shape[2], :]
 
     x = tf.cast(x, tf.float32)
     x_hat = tf.cast(x_hat, tf.float32)

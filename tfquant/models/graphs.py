@@ -64,9 +64,13 @@ class CodingGraphs:
     return tf.reshape(quantizers.Universal.dither(1, seed), [])
 
   def compress(self, image, dither_seed=None, coder=coders.DEFAULT, integer=None,
-               rate_code=None):
+               rate_code=None, latent=None):
     """Codes one H×W×3 uint8 image. Returns (image shape, checksums, *strings) as tensors;
     the checksums are `checks.symbol_checksums`.
+
+    `latent`, if given, is coded instead of the analysis transform's: the coded latent
+    [1, h, w, C] (a variable-rate model's y/Δ at `rate_code`), e.g. `refine.refined_latent`'s.
+    The file is an ordinary one: the decoder never knows.
 
     A variable-rate model codes at `rate_code` (`rate_code(λ)`), which `decompress` must be
     given too; a fixed-rate model takes none.
@@ -80,8 +84,17 @@ class CodingGraphs:
     if image.dtype != tf.uint8:
       raise ValueError(f"Expected a uint8 image, got {image.dtype.name}.")
     rate = self._rate_inputs(rate_code)
-    return self._graph("compress", coder, dither_seed is not None, self.integer_coding(integer))(
-        image, self._dither_value(dither_seed), *rate)
+    dithered, integer = dither_seed is not None, self.integer_coding(integer)
+    if latent is None:
+      return self._graph("compress", coder, dithered, integer)(
+          image, self._dither_value(dither_seed), *rate)
+    latent = tf.convert_to_tensor(latent, tf.float32)
+    expected = self.latent_shape(tf.shape(image)[:2])
+    if latent.shape.rank != 4 or list(latent.shape) != [int(v) for v in expected]:
+      raise ValueError(f"Expected a coded latent of shape {[int(v) for v in expected]} for a "
+                       f"{image.shape[0]}x{image.shape[1]} image, got {latent.shape}.")
+    return self._graph("compress_latent", coder, dithered, integer)(
+        latent, tf.shape(image)[:2], self._dither_value(dither_seed), *rate)
 
   def decompress(self, image_shape, checksums, *strings, dither_seed=None,
                  coder=coders.DEFAULT, integer=None, rate_code=None):
@@ -112,6 +125,16 @@ class CodingGraphs:
                            "decoder computes other probabilities than the encoder did.")
     return image
 
+  @property
+  def latent_channels(self):
+    """y's channels."""
+    return self.latent_codecs["y"].channels
+
+  def latent_shape(self, image_shape):
+    """The coded latent's shape [1, h, w, C] for an image of `image_shape` (height, width)."""
+    padded = [(int(side) + self.stride - 1) // self.stride * self.stride for side in image_shape]
+    return [1] + [side // self.latent_strides["y"] for side in padded] + [self.latent_channels]
+
   def _graph(self, kind, coder, dithered, integer):
     """The compiled `compress_tensors` / `decompress_tensors` for a coder, with or without
     dither, with integer or float entropy parameters."""
@@ -122,6 +145,10 @@ class CodingGraphs:
         signature = [tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.float32)
                      ] + rate
         function = self.compress_tensors
+      elif kind == "compress_latent":
+        signature = [tf.TensorSpec([1, None, None, self.latent_channels], tf.float32),
+                     tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.float32)] + rate
+        function = self.compress_latent_tensors
       else:
         signature = [tf.TensorSpec([], tf.float32)] + rate + [
             tf.TensorSpec([2], tf.int32), tf.TensorSpec([2], tf.int64)] + [
@@ -172,9 +199,15 @@ class CodingGraphs:
     if self.variable_rate:
       y = tf.cast(y, tf.float32)
       y /= self._quantization_step(y, rate_code)
+    return self.compress_latent_tensors(y, tf.shape(image)[:2], dither, rate_code, coder=coder,
+                                        dithered=dithered, integer=integer)
+
+  def compress_latent_tensors(self, y, image_shape, dither=0.0, rate_code=None,
+                              coder=coders.DEFAULT, dithered=False, integer=False):
+    """`compress_tensors` from the coded latent `y` (`compress`'s `latent`) of an image of
+    `image_shape` [2]."""
     strings, symbols = self.entropy.compress(y, coder=coder, dither=dither if dithered else None,
                                              integer=integer)
-    image_shape = tf.shape(image)[:2]
     header = self._checked_header(image_shape, rate_code)
     return (image_shape, checks.symbol_checksums(header, symbols)) + tuple(strings)
 
