@@ -13,12 +13,12 @@ Deep Image Compression", IEEE Access 2023, and its code. Soft maths runs in floa
 the layer's compute dtype, so the layers behave identically under mixed precision.
 """
 
-import contextlib
 import inspect
 import math
-import threading
 
 import tensorflow as tf
+
+from tfquant import tracing
 
 __all__ = ["Quantizer", "get", "spec", "names", "canonical_name", "paper_name",
            "LinearSchedule", "relaxed"]
@@ -164,30 +164,21 @@ def _coded_center(offset, coded_offset=None):
   return tf.zeros([], tf.float32) if center is None else tf.cast(center, tf.float32)
 
 
-class _Relaxation(threading.local):
-  quantizer = None  # per thread: the one `relaxed` sets
+_relaxation = tracing.Setting()
 
 
-_relaxation = _Relaxation()
-
-
-@contextlib.contextmanager
 def relaxed(quantizer):
-  """Inside (in this thread), every quantizer's training call gives `quantizer`'s
-  approximation instead of its own, centred where the coder rounds (`coded_offset`), and
-  scheduled by the `step` it is given: a model's training forward pass then differentiates
-  the rate and distortion of the values the coder would transmit, which is what an encoder's
-  search for better latents needs (`tfquant.refine`). `quantizer` must hold no weights."""
+  """A context (for this thread) inside which every quantizer's training call gives
+  `quantizer`'s approximation instead of its own, centred where the coder rounds
+  (`coded_offset`), and scheduled by the `step` it is given: a model's training forward pass
+  then differentiates the rate and distortion of the values the coder would transmit, which
+  is what an encoder's search for better latents needs (`tfquant.refine`). `quantizer` must
+  hold no weights."""
   quantizer = get(quantizer)
   if quantizer.weights or getattr(quantizer, "learnable", False):
     raise ValueError(f"A relaxation must hold no weights; {quantizer.canonical!r} learns its "
                      "own.")
-  previous = _relaxation.quantizer
-  _relaxation.quantizer = quantizer
-  try:
-    yield quantizer
-  finally:
-    _relaxation.quantizer = previous
+  return _relaxation.to(quantizer)
 
 
 class Quantizer(tf.keras.layers.Layer):
@@ -216,7 +207,7 @@ class Quantizer(tf.keras.layers.Layer):
 
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
     y = tf.cast(inputs, tf.float32)
-    relaxation = _relaxation.quantizer if training else None
+    relaxation = _relaxation.value if training else None
     if relaxation is not None:
       out = relaxation._approximate(y, _coded_center(offset, coded_offset), step)  # pylint: disable=protected-access
     elif training:
@@ -497,7 +488,7 @@ class SoftToHard(Quantizer):
     return {"hard": tf.cast(self.is_hard(step), tf.float32)}
 
   def call(self, inputs, offset=None, training=None, step=None, coded_offset=None):
-    if not training or _relaxation.quantizer is not None:
+    if not training or _relaxation.value is not None:
       return super().call(inputs, offset=offset, training=training, step=step,
                           coded_offset=coded_offset)
     self._require_step(step)

@@ -1,4 +1,4 @@
-"""Per-thread switches that code reads while a graph is traced inside `with switch.on():`
+"""Per-thread settings that code reads while a graph is traced inside `with setting.to(v):`
 (what the graph is for decides how it is built, e.g. constants in the library's own coding
 graphs but not in an export)."""
 
@@ -6,20 +6,31 @@ import contextlib
 import threading
 
 
-class Switch:
-  """Off, except inside `with switch.on():` in the same thread."""
+class Setting:
+  """None, except inside `with setting.to(value):` in the same thread."""
 
   def __init__(self):
     self._state = threading.local()
 
-  def __bool__(self):
-    return getattr(self._state, "on", False)
+  @property
+  def value(self):
+    return getattr(self._state, "value", None)
 
   @contextlib.contextmanager
-  def on(self):
-    previous = bool(self)
-    self._state.on = True
+  def to(self, value):
+    previous = self.value
+    self._state.value = value
     try:
-      yield
+      yield value
     finally:
-      self._state.on = previous
+      self._state.value = previous
+
+
+class Switch(Setting):
+  """Off, except inside `with switch.on():` in the same thread."""
+
+  def __bool__(self):
+    return bool(self.value)
+
+  def on(self):
+    return self.to(True)
