@@ -23,8 +23,7 @@ def assert_decodes_as_forward(decoded, forward):
   """The file's pixels are the hard forward pass's. The forward pass runs eagerly and the
   decoder in its graph (tiled synthesis): a refined latent, drawn at random, now and then
   puts a pixel at a rounding boundary, which the two, presumably ordering float operations
-  differently, can split (CI saw
-  one pixel of 18,432 off by one level)."""
+  differently, can split (CI saw one pixel of 18,432 off by one level)."""
   difference = np.abs(decoded.astype(int) - forward.astype(int))
   assert difference.max() <= 1 and np.mean(difference > 0) < 1e-3, difference.sum()
 
