@@ -24,7 +24,7 @@ import math
 import tensorflow as tf
 
 from tfquant import quantizers
-from tfquant.models.graphs import as_rgb, pad_to_multiple
+from tfquant.models.graphs import as_rgb
 
 DEFAULT_STEPS = 100
 LEARNING_RATE = 0.005
@@ -64,10 +64,7 @@ def refined_latent(model, image, steps=DEFAULT_STEPS, lmbda=None, relaxation=Non
   if model.variable_rate:
     coded = model.quantization_step.lmbda(model.rate_code(lmbda))
     rate = {"lmbda": tf.reshape(coded, [1])}
-  latent = tf.cast(model.analysis(pad_to_multiple(tf.cast(x, model.compute_dtype),
-                                                  model.stride)), tf.float32)
-  if model.variable_rate:
-    latent /= model.quantization_step(latent, rate["lmbda"])
+  latent = tf.cast(model.coded_latent(x, rate.get("lmbda")), tf.float32)
 
   @tf.function(autograph=False)
   def hard_loss(y):

@@ -136,15 +136,21 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
 
     A variable-rate model's `lmbda` is one λ or one per example; by default, in training, λ
     drawn log-uniformly per example, else the range's geometric middle."""
+    if self.variable_rate:
+      if lmbda is None:
+        lmbda = (self.quantization_step.sample(tf.shape(x)[0]) if training else
+                 tf.constant(self.quantization_step.middle))
+      lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), tf.shape(x)[:1])
+    return self.latent_objective(x, self.coded_latent(x, lmbda), training, step, lmbda)
+
+  def coded_latent(self, x, lmbda=None):
+    """The latent the coder transmits for images `x`: y, or a variable-rate model's y/Δ(λ)
+    (float32) with `lmbda` one λ per example."""
     y = self.analysis(pad_to_multiple(tf.cast(x, self.compute_dtype), self.stride))
     if not self.variable_rate:
-      return self.latent_objective(x, y, training=training, step=step)
-    if lmbda is None:
-      lmbda = (self.quantization_step.sample(tf.shape(x)[0]) if training else
-               tf.constant(self.quantization_step.middle))
-    lmbda = tf.broadcast_to(tf.reshape(tf.cast(lmbda, tf.float32), [-1]), tf.shape(x)[:1])
+      return y
     y = tf.cast(y, tf.float32)
-    return self.latent_objective(x, y / self.quantization_step(y, lmbda), training, step, lmbda)
+    return y / self.quantization_step(y, lmbda)
 
   def latent_objective(self, x, latent, training=None, step=None, lmbda=None):
     """`call`'s loss terms and reconstruction from the coded latent: y, or a variable-rate
