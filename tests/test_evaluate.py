@@ -403,3 +403,93 @@ def test_a_damaged_or_foreign_grid_record_is_one_value_error_and_other_images_do
       assert "no grid record" in str(error)
     else:  # a byte that leaves valid JSON of the right shape: read as it says
       assert isinstance(loaded.cells, dict)
+
+
+class _StopsAt:
+  """A codec that stops (as a kill would) when asked to encode its `stop_at`-th image."""
+
+  def __init__(self, codec, stop_at):
+    self.codec, self.stop_at, self.calls = codec, stop_at, 0
+    self.label, self.settings, self.decode = codec.label, codec.settings, codec.decode
+
+  def encode(self, image):
+    self.calls += 1
+    if self.calls == self.stop_at + 1:  # the first call codes a crop to warm up
+      raise KeyboardInterrupt
+    return self.codec.encode(image)
+
+
+def test_a_stopped_evaluation_resumes_from_its_last_image_and_codes_nothing_twice(tmp_path):
+  images = tmp_path / "images"
+  images.mkdir()
+  for path in data.image_paths(data.sample_dir())[:3]:
+    (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
+  paths = data.image_paths(str(images))
+  out = str(tmp_path / "webp.json")
+  with evaluate.Results(out) as results:
+    results.add(evaluate.evaluate(evaluate.PillowCodec("webp", 30), paths))
+    with pytest.raises(KeyboardInterrupt):
+      evaluate.evaluate(_StopsAt(evaluate.PillowCodec("webp", 60), 3), paths,
+                        checkpoint=results.save_unfinished)
+  assert [p["settings"]["quality"] for p in evaluate.load_points(out)] == [30]
+  unfinished = str(tmp_path / "webp.unfinished.json")
+  stopped = json.load(open(unfinished))
+  assert [r["image"] for r in stopped["points"][0]["images"]] == [
+      os.path.basename(p) for p in paths[:2]]
+  # Marks on the measured rows show which ones a resumed evaluation codes again.
+  for point in stopped["points"]:
+    for row in point["images"]:
+      row["encode_seconds"] = 1234.5
+  open(unfinished, "w").write(json.dumps(stopped))
+
+  def bin_evaluate(*extra):
+    return subprocess.run([sys.executable, os.path.join(REPO, "bin", "evaluate"),
+                           "--baseline=webp", "--qualities=30,60,90", f"--images={images}",
+                           f"--out={out}", *extra], capture_output=True, text=True, timeout=300)
+
+  refused = bin_evaluate()
+  assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
+      f"error: {unfinished} holds an evaluation that stopped before it ended: --resume "
+      "continues it, or remove that file to start over."]
+  assert [p["settings"]["quality"] for p in evaluate.load_points(out)] == [30]  # untouched
+  resumed = bin_evaluate("--resume")
+  assert resumed.returncode == 0, resumed.stderr
+  assert "quality 30: " in resumed.stdout and "(3 images measured before)" in resumed.stdout
+  assert "(2 images measured before)" in resumed.stdout
+  assert not os.path.exists(unfinished)
+  points = evaluate.load_points(out)
+  assert [p["settings"]["quality"] for p in points] == [30, 60, 90]
+  assert [r["encode_seconds"] == 1234.5 for r in points[1]["images"]] == [True, True, False]
+  fresh = [evaluate.evaluate(evaluate.PillowCodec("webp", q), paths) for q in (30, 60, 90)]
+  for point, alone in zip(points, fresh):
+    assert [r["bytes"] for r in point["images"]] == [r["bytes"] for r in alone["images"]]
+    assert point["mean"]["psnr"] == pytest.approx(alone["mean"]["psnr"], abs=1e-9)
+  assert len(open(str(tmp_path / "webp.csv")).read().strip().splitlines()) == 1 + 3 * 3
+
+
+def test_resuming_keeps_only_rows_of_the_same_codec_images_and_estimate(tmp_path):
+  paths = data.image_paths(data.sample_dir())[:2]
+  out = str(tmp_path / "r.json")
+  model = trained("balle2018", "universal", "dsq")
+  with evaluate.Results(out) as results:
+    results.add(evaluate.evaluate(evaluate.ModelCodec(model), paths, estimate=True))
+  with evaluate.Results(out, resume=True) as results:
+    assert len(results.measured(evaluate.ModelCodec(model), paths, estimate=True)) == 2
+    assert len(results.measured(evaluate.ModelCodec(model), paths[:1] + paths, True)) == 0
+    assert len(results.measured(evaluate.ModelCodec(model), paths, estimate=False)) == 0
+    assert len(results.measured(evaluate.ModelCodec(model, coder="tf"), paths, True)) == 0
+    assert len(results.measured(evaluate.ModelCodec(model, label="x"), paths, True)) == 0
+    assert len(results.measured(evaluate.ModelCodec(model, refine=1), paths, True)) == 0
+    other = trained("balle2018", "universal", "dsq", steps=3)  # other weights
+    assert len(results.measured(evaluate.ModelCodec(other), paths, True)) == 0
+    assert len(results.measured(evaluate.ModelCodec(model), paths + paths[:1], True)) == 2
+    first = os.path.basename(paths[0])
+    reconstructions = tmp_path / "decoded"
+    reconstructions.mkdir()
+    (reconstructions / first).write_bytes(b"")
+    kept = results.measured(evaluate.ModelCodec(model), paths, True, str(reconstructions))
+    assert [r["image"] for r in kept] == [first]
+    with pytest.raises(RuntimeError, match=f"being written by another evaluation "
+                                           f"\\(pid {os.getpid()}\\)"):
+      with evaluate.Results(out):
+        pass

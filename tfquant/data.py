@@ -1,5 +1,8 @@
 """Images in, tensors out: reading files, and random-crop training pipelines."""
 
+import contextlib
+import errno
+import fcntl
 import glob
 import os
 import warnings
@@ -27,6 +30,30 @@ def make_folder(path):
     where = "" if existing == os.path.abspath(path) else f"{existing} in "
     raise NotADirectoryError(f"{where}{path} is a file, not a folder.")
   os.makedirs(path, exist_ok=True)
+
+
+@contextlib.contextmanager
+def exclusive(lock_path, in_use):
+  """Holds an exclusive lock on `lock_path` (an flock, the file holding the holder's pid)
+  while a process uses what it guards; a second process gets RuntimeError(in_use(pid)).
+  The kernel releases an flock when its process ends, however it ends (kill -9 included), so a
+  killed process never blocks the next."""
+  with open(lock_path, "a+") as f:
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+      if error.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      f.seek(0)
+      raise RuntimeError(in_use(f.read().strip() or "unknown")) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def sample_dir():

@@ -9,6 +9,7 @@ curves are the points that share a label, compared by BD-rate and plotted.
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, features
 
-from tfquant import coding, data, refine
+from tfquant import coding, data, files, refine
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 # PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
@@ -31,6 +32,7 @@ BD_METHOD = "pchip"
 BD_MIN_OVERLAP = 0.75
 PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
 COMPRESSAI_SUFFIX = ".compressai.json"  # CompressAI's results format, beside ours
+UNFINISHED_SUFFIX = ".unfinished.json"  # the point being measured (`Results`)
 
 
 def psnr(image, reconstruction, max_value=255.0):
@@ -124,6 +126,11 @@ class SavedModelCodec:
     self.loaded = tf.saved_model.load(path)
     self.label = label or f"savedmodel {os.path.basename(os.path.normpath(path))}"
     self.settings = {"path": os.path.abspath(path)}
+    try:  # tells a re-export to the same path apart (`Results`)
+      self.settings["checksum"] = str(
+          tf.saved_model.experimental.read_fingerprint(path).saved_model_checksum)
+    except (tf.errors.NotFoundError, FileNotFoundError):  # exported before TF wrote one
+      pass
 
   def encode(self, image):
     return self.loaded.signatures["compress"](image=tf.constant(image))["bitstream_bytes"].numpy()
@@ -190,27 +197,37 @@ def measure(codec, image, estimate=False):
 
 
 def terminal_progress(label):
-  """A `progress` for `evaluate`: images done and time left, on a terminal only."""
+  """A `progress` for `evaluate`: images done and time left, on a terminal only. Its first call
+  (before any image is coded) counts the images an earlier evaluation measured."""
   if not sys.stderr.isatty():
     return None
-  start = time.perf_counter()
+  start = {}
 
   def show(done, total):
-    elapsed = time.perf_counter() - start
-    print(f"\r{label}: {done}/{total} images, {elapsed:.0f} s, "
-          f"about {elapsed / done * (total - done):.0f} s left", end="\n" if done == total else "",
-          file=sys.stderr, flush=True)
+    if not start:
+      start.update(time=time.perf_counter(), done=done)
+    elapsed, coded = time.perf_counter() - start["time"], done - start["done"]
+    left = f", about {elapsed / coded * (total - done):.0f} s left" if coded else ""
+    print(f"\r{label}: {done}/{total} images, {elapsed:.0f} s{left}",
+          end="\n" if done == total else "", file=sys.stderr, flush=True)
 
   return show
 
 
-def evaluate(codec, paths, estimate=False, reconstructions_dir=None, progress=None):
+def evaluate(codec, paths, estimate=False, reconstructions_dir=None, progress=None,
+             measured=(), checkpoint=None):
   """One RD point: every image coded for real, per-image rows and their means.
-  `progress(done, total)` is called after each image."""
-  rows = []
-  if paths:  # code a crop once first: a model's first call traces its graphs, not timed
+
+  `measured`: the rows of the first images that an earlier, stopped evaluation coded
+  (`Results.measured`), kept and not coded again. `progress(done, total)` is called before
+  the first image and after each; `checkpoint(point)` after each image with the point so far.
+  """
+  rows = list(measured)
+  if progress:
+    progress(len(rows), len(paths))
+  if paths[len(rows):]:  # code a crop once first: a model's first call traces its graphs
     codec.decode(codec.encode(data.read_image(paths[0])[:64, :64]))
-  for path in paths:
+  for path in paths[len(rows):]:
     image = data.read_image(path)
     row, reconstruction = measure(codec, image, estimate)
     rows.append({"image": os.path.basename(path), "height": image.shape[0],
@@ -218,13 +235,82 @@ def evaluate(codec, paths, estimate=False, reconstructions_dir=None, progress=No
     if reconstructions_dir:
       data.make_folder(reconstructions_dir)
       data.write_png(os.path.join(reconstructions_dir, os.path.basename(path)), reconstruction)
+    if checkpoint:
+      checkpoint(_point(codec, rows))
     if progress:
       progress(len(rows), len(paths))
+  return _point(codec, rows)
+
+
+def _point(codec, rows):
   numeric = [k for k, v in rows[0].items() if isinstance(v, float)]
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)  # MS-SSIM is NaN for tiny images
     mean = {k: float(np.nanmean([r[k] for r in rows])) for k in numeric}
   return {"label": codec.label, "settings": codec.settings, "mean": mean, "images": rows}
+
+
+class Results:
+  """A results file (`save_points`) written as an evaluation goes, so that a stopped one
+  resumes where it stopped: the file holds the finished points, rewritten after each, and
+  NAME.unfinished.json the point being measured, after each image. While a `Results` is in
+  use, a second evaluation into the same file is refused (`data.exclusive`)."""
+
+  def __init__(self, json_path, resume=False):
+    self.json_path = json_path
+    self.unfinished_path = os.path.splitext(json_path)[0] + UNFINISHED_SUFFIX
+    self.points = []
+    self.earlier = []  # a stopped evaluation's points, the unfinished one last
+    self.resume = resume
+    folder, name = os.path.split(os.path.abspath(json_path))
+    data.make_folder(folder)
+    self._lock = data.exclusive(os.path.join(folder, f".{name}.lock"), lambda holder: (
+        f"{json_path} is being written by another evaluation (pid {holder}); wait for it "
+        "or choose another --out."))
+
+  def __enter__(self):
+    self._lock.__enter__()
+    try:
+      stopped = os.path.exists(self.unfinished_path)
+      if stopped and not self.resume:
+        raise ValueError(f"{self.unfinished_path} holds an evaluation that stopped before it "
+                         "ended: --resume continues it, or remove that file to start over.")
+      if self.resume:
+        finished = load_points(self.json_path) if os.path.exists(self.json_path) else []
+        self.earlier = finished + (load_points(self.unfinished_path) if stopped else [])
+    except BaseException:
+      self._lock.__exit__(*sys.exc_info())
+      raise
+    return self
+
+  def __exit__(self, *error):
+    return self._lock.__exit__(*error)
+
+  def measured(self, codec, paths, estimate=False, reconstructions_dir=None):
+    """The rows an earlier evaluation measured of `codec`'s point (same label and settings)
+    on the first of `paths`, alike in whether they hold the model's estimate; with
+    `reconstructions_dir`, up to the first whose reconstruction is not there."""
+    settings = json.loads(json.dumps(codec.settings))
+    names = [os.path.basename(p) for p in paths]
+    for point in self.earlier:
+      rows = point.get("images", [])
+      if (point["label"] == codec.label and point["settings"] == settings and
+          [r["image"] for r in rows] == names[:len(rows)] and
+          all(("estimated_bpp" in r) == bool(estimate) for r in rows)):
+        return list(itertools.takewhile(lambda row: not reconstructions_dir or os.path.exists(
+            os.path.join(reconstructions_dir, row["image"])), rows))
+    return []
+
+  def save_unfinished(self, point):
+    files.write_atomically(self.unfinished_path,
+                           json.dumps({"points": [point]}, indent=2).encode())
+
+  def add(self, point):
+    """Saves a finished point with those before it; the unfinished file goes."""
+    self.points.append(point)
+    save_points(self.points, self.json_path)
+    if os.path.exists(self.unfinished_path):
+      os.remove(self.unfinished_path)
 
 
 def compressai_results(points):
@@ -241,21 +327,23 @@ def compressai_results(points):
 
 def save_points(points, json_path):
   """Writes the points as JSON, CompressAI's results JSON beside it (`NAME.compressai.json`)
-  and one CSV row per image and point (`NAME.csv`). Returns the CSV's path."""
+  and one CSV row per image and point (`NAME.csv`), each whole or not at all. Returns the
+  CSV's path."""
   data.make_folder(os.path.dirname(os.path.abspath(json_path)))
-  with open(json_path, "w") as f:
-    json.dump({"points": points}, f, indent=2, sort_keys=True)
-  with open(os.path.splitext(json_path)[0] + COMPRESSAI_SUFFIX, "w") as f:
-    json.dump(compressai_results(points), f, indent=2)
+  files.write_atomically(json_path, json.dumps({"points": points}, indent=2,
+                                               sort_keys=True).encode())
+  files.write_atomically(os.path.splitext(json_path)[0] + COMPRESSAI_SUFFIX,
+                         json.dumps(compressai_results(points), indent=2).encode())
   csv_path = os.path.splitext(json_path)[0] + ".csv"
   fields = ["label", "settings"] + [k for k in points[0]["images"][0]]
-  with open(csv_path, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for point in points:
-      for row in point["images"]:
-        writer.writerow({"label": point["label"], "settings": json.dumps(point["settings"]),
-                         **row})
+  table = io.StringIO(newline="")
+  writer = csv.DictWriter(table, fieldnames=fields, extrasaction="ignore")
+  writer.writeheader()
+  for point in points:
+    for row in point["images"]:
+      writer.writerow({"label": point["label"], "settings": json.dumps(point["settings"]),
+                       **row})
+  files.write_atomically(csv_path, table.getvalue().encode())
   return csv_path
 
 

@@ -1,7 +1,7 @@
 """Code a folder of images for real and measure bpp (actual bytes), PSNR, MS-SSIM and time.
 
   bin/evaluate --model=RUN_OR_SAVEDMODEL [--model=...] --images=DIR --out=results.json
-               [--label=NAME] [--estimate] [--coder=tfc|tf] [--refine=STEPS]
+               [--label=NAME] [--estimate] [--coder=tfc|tf] [--refine=STEPS] [--resume]
   bin/evaluate --baseline=jpeg [--qualities=10,30,50] --images=DIR --out=jpeg.json
   bin/evaluate --plot=rd.png a.json b.json ...      # RD plot + BD-rate table vs the first
 
@@ -9,6 +9,10 @@ Writes JSON, the same curve in CompressAI's results format (NAME.compressai.json
 (one row per image) beside it; several --model (say, one per λ) are the points of one file, as
 CompressAI's `eval_model checkpoint -p A B`. --plot reads both formats, e.g. CompressAI's
 published curves. On a terminal each point shows its progress per image.
+
+The files are written as the evaluation goes (NAME.unfinished.json holds the point being
+measured), so one that is stopped (killed, out of time) continues with the same command and
+--resume, coding only what is missing.
 """
 
 import os
@@ -37,6 +41,9 @@ flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "Entropy coder for a tf
                   "(tensorflow-compression's range coder) or tf (pure-TF rANS).")
 flags.DEFINE_list("rates", None, "A variable-rate model's λ values, or how many spaced evenly "
                   "in log λ over its range (default 6); one RD curve.")
+flags.DEFINE_boolean("resume", False, "Continue an evaluation into --out that stopped: the "
+                     "points and images it measured of these codecs on these images are "
+                     "kept, not coded again.")
 flags.DEFINE_integer("refine", 0, "A tfquant model's encoder searches each image's latent "
                      "for this many steps (tfquant.refine; 0: the analysis transform's own).",
                      lower_bound=0)
@@ -118,6 +125,17 @@ def plot(paths):
   print(f"Plot: {FLAGS.plot}")
 
 
+def report(codec, point, resumed):
+  mean = point["mean"]
+  estimated = f"  (estimated {mean['estimated_bpp']:.4f})" if "estimated_bpp" in mean else ""
+  setting = (f"quality {codec.settings['quality']}" if "quality" in codec.settings else
+             f"λ={codec.settings['lmbda']}" if "lmbda" in codec.settings else "")
+  earlier = f"  ({resumed} images measured before)" if resumed else ""
+  print(f"{codec.label} {setting}: bpp {mean['bpp']:.4f}"
+        f"{estimated}  PSNR {mean['psnr']:.2f} dB  MS-SSIM {mean['ms_ssim_db']:.2f} dB  "
+        f"enc {mean['encode_seconds']:.3f}s  dec {mean['decode_seconds']:.3f}s{earlier}")
+
+
 def main(argv):
   import tensorflow as tf
   try:
@@ -138,24 +156,18 @@ def main(argv):
     if repeated:
       raise app.UsageError(f"--model={repeated[0]} is given more than once")
     from tfquant import data, evaluate
-    data.make_folder(os.path.dirname(os.path.abspath(FLAGS.out)))  # before any coding
     paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
-    points = []
-    for codec in codecs():
-      point = evaluate.evaluate(codec, paths, estimate=FLAGS.estimate and FLAGS.model and
-                                isinstance(codec, evaluate.ModelCodec),
-                                reconstructions_dir=FLAGS.reconstructions,
-                                progress=evaluate.terminal_progress(codec.label))
-      points.append(point)
-      mean = point["mean"]
-      estimated = (f"  (estimated {mean['estimated_bpp']:.4f})" if "estimated_bpp" in mean
-                   else "")
-      setting = (f"quality {codec.settings['quality']}" if "quality" in codec.settings else
-                 f"λ={codec.settings['lmbda']}" if "lmbda" in codec.settings else "")
-      print(f"{codec.label} {setting}: bpp {mean['bpp']:.4f}"
-            f"{estimated}  PSNR {mean['psnr']:.2f} dB  MS-SSIM {mean['ms_ssim_db']:.2f} dB  "
-            f"enc {mean['encode_seconds']:.3f}s  dec {mean['decode_seconds']:.3f}s")
-    csv_path = evaluate.save_points(points, FLAGS.out)
+    with evaluate.Results(FLAGS.out, resume=FLAGS.resume) as results:  # before any coding
+      for codec in codecs():
+        estimate = bool(FLAGS.estimate and isinstance(codec, evaluate.ModelCodec))
+        measured = results.measured(codec, paths, estimate, FLAGS.reconstructions)
+        point = evaluate.evaluate(codec, paths, estimate=estimate,
+                                  reconstructions_dir=FLAGS.reconstructions,
+                                  progress=evaluate.terminal_progress(codec.label),
+                                  measured=measured, checkpoint=results.save_unfinished)
+        results.add(point)
+        report(codec, point, len(measured))
+    csv_path = os.path.splitext(FLAGS.out)[0] + ".csv"
     compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
     print(f"Wrote {FLAGS.out}, {csv_path} and {compressai} (CompressAI's format)")
   except tf.errors.ResourceExhaustedError:
@@ -165,7 +177,7 @@ def main(argv):
 
 
 def run():
-  commands.run(main, arguments=True)
+  commands.run(main, errors=(ValueError, OSError, RuntimeError), arguments=True)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,6 @@ fine-tune's starting weights, or for commands that load a run's `best/` or `ckpt
 
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import json
 import os
 
@@ -25,35 +23,17 @@ IDENTITY = ("arch", "num_filters", "latent_filters", "context", "distortion", "e
 
 @contextlib.contextmanager
 def lock(train_dir):
-  """Holds an exclusive lock on `train_dir` while a run uses it; a second run is refused.
-
-  The lock is an flock on `train_dir/.lock`: the kernel releases it when its process ends,
-  however it ends (kill -9 included), so a killed run never blocks its resume. Directories on
-  remote file systems (gs://, ...) are not locked.
-  """
+  """Holds an exclusive lock on `train_dir` while a run uses it; a second run is refused (an
+  flock on `train_dir/.lock`: `data.exclusive`). Directories on remote file systems (gs://,
+  ...) are not locked."""
   if "://" in train_dir:
     yield
     return
   data.make_folder(train_dir)
-  path = os.path.join(train_dir, LOCK_FILE)
-  with open(path, "a+") as f:
-    try:
-      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-      if error.errno not in (errno.EAGAIN, errno.EACCES):
-        raise
-      f.seek(0)
-      holder = f.read().strip() or "unknown"
-      raise RuntimeError(f"{train_dir} is in use by another training process (pid {holder}); "
-                         "wait for it to finish or use another --train_dir.") from None
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    try:
-      yield
-    finally:
-      fcntl.flock(f, fcntl.LOCK_UN)
+  with data.exclusive(os.path.join(train_dir, LOCK_FILE), lambda holder: (
+      f"{train_dir} is in use by another training process (pid {holder}); wait for it to "
+      "finish or use another --train_dir.")):
+    yield
 
 
 def write_config(config):
