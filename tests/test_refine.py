@@ -51,6 +51,24 @@ def test_a_refined_latent_costs_less_and_decodes_exactly(arch, options):
   assert_decodes_as_forward(decoded, decoded_from_latent(model, image, latent))
 
 
+def test_the_search_runs_in_bfloat16_on_the_same_weights_and_chooses_in_float32():
+  model = trained("balle2018")
+  image = sample_image(64, 96)
+  found = {precision: refine.refined_latent(model, image, steps=30, precision=precision)
+           for precision in ("float32", "mixed_bfloat16")}
+  twin = refine.search_twin(model, "mixed_bfloat16")
+  assert twin is refine.search_twin(model, "mixed_bfloat16")  # built once per model
+  assert refine.search_twin(model, "float32") is model
+  assert twin.synthesis.compute_dtype == "bfloat16" and model.synthesis.compute_dtype == "float32"
+  for mine, theirs in zip(model.synthesis.weights, twin.synthesis.weights):
+    np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+  for latent, losses in found.values():
+    assert latent.dtype == tf.float32 and losses["after"] < 0.98 * losses["before"], losses
+  # the gains agree; each `after` is the float32 model's hard-rounded loss of its latent
+  assert found["mixed_bfloat16"][1]["after"] == pytest.approx(found["float32"][1]["after"],
+                                                              rel=0.02)
+
+
 def test_no_steps_codes_the_analysis_transforms_latent():
   model = trained("balle2018")
   image = sample_image(64, 96)

@@ -22,6 +22,7 @@ import tensorflow as tf
 from PIL import Image, features
 
 from tfquant import coding, data, files, refine
+from tfquant.train import strategy
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 # PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
@@ -78,18 +79,20 @@ class ModelCodec:
   variable-rate model codes at `lmbda` (the settings record the λ its files record); with
   `refine` steps, the encoder searches for each image's latent (`refine`)."""
 
-  def __init__(self, model, label=None, coder=coding.coders.DEFAULT, lmbda=None, refine=0):
+  def __init__(self, model, label=None, coder=coding.coders.DEFAULT, lmbda=None, refine=0,
+               refine_precision="auto"):
     self.model = model
     self.identifier = model.identifier()
     self.coder = coder
     self.lmbda = None  # a variable-rate model's: the λ its files record
     self.refine = int(refine)
+    self.refine_precision = strategy.resolve_precision(refine_precision)
     self.label = label or f"{model.arch} {self.identifier['quant']}" + (
         " variable-rate" if model.variable_rate else "") + (
             f" refined ×{self.refine}" if self.refine else "")
     self.settings = dict(self.identifier, coder=coder)
     if self.refine:
-      self.settings["refine"] = self.refine
+      self.settings.update(refine=self.refine, refine_precision=self.refine_precision)
     if lmbda is not None:
       code = model.rate_code(lmbda)
       self.lmbda = float(model.quantization_step.lmbda(code))
@@ -106,8 +109,8 @@ class ModelCodec:
     return [cls(model, lmbda=lmbda, **kwargs) for lmbda in rates]
 
   def encode(self, image):
-    latent = refine.refined_latent(self.model, image, self.refine, self.lmbda)[0] if (
-        self.refine) else None
+    latent = refine.refined_latent(self.model, image, self.refine, self.lmbda,
+                                   precision=self.refine_precision)[0] if self.refine else None
     return coding.encode(self.model, image, self.identifier, coder=self.coder, lmbda=self.lmbda,
                          latent=latent)
 

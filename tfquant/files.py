@@ -43,21 +43,23 @@ def _check_refinable(refine_steps, dither_seed):
                      "refine or dither, not both.")
 
 
-def _refined_encode(model, image, refine_steps, lmbda=None, **coding_args):
-  """`coding.encode`, with the latent `refine_steps` of search chose (0: the analysis
-  transform's)."""
+def _refined_encode(model, image, refine_steps, lmbda=None, refine_precision="auto",
+                    **coding_args):
+  """`coding.encode`, with the latent `refine_steps` of search (in `refine_precision`) chose
+  (0: the analysis transform's)."""
   _check_refinable(refine_steps, coding_args.get("dither_seed"))
-  latent = refine.refined_latent(model, image, refine_steps, lmbda)[0] if refine_steps else None
+  latent = refine.refined_latent(model, image, refine_steps, lmbda, precision=refine_precision)[
+      0] if refine_steps else None
   return coding.encode(model, image, lmbda=lmbda, latent=latent, **coding_args)
 
 
 def compress_file(model, source, destination, dither_seed=None, coder=coding.coders.DEFAULT,
-                  lmbda=None, refine_steps=0):
+                  lmbda=None, refine_steps=0, refine_precision="auto"):
   """Codes an image file (a variable-rate model at `lmbda`; with `refine_steps` of search for
-  its latent); returns (image shape, bytes written)."""
+  its latent, in `refine_precision`); returns (image shape, bytes written)."""
   image = data.read_image(source)
-  payload = _refined_encode(model, image, refine_steps, lmbda, dither_seed=dither_seed,
-                            coder=coder)
+  payload = _refined_encode(model, image, refine_steps, lmbda, refine_precision,
+                            dither_seed=dither_seed, coder=coder)
   write_atomically(destination, payload)
   return image.shape, len(payload)
 
@@ -97,7 +99,7 @@ def _payloads_near(model, image, target_bpp, **coding_args):
 
 
 def compress_to_target(models, source, destination, target_bpp, strict=False, dither_seed=None,
-                       coder=coding.coders.DEFAULT, refine_steps=0):
+                       coder=coding.coders.DEFAULT, refine_steps=0, refine_precision="auto"):
   """Codes an image file with each of `models` (a variable-rate one at the λ a bisection on
   the file size finds) and keeps the file whose real rate is closest to `target_bpp` or,
   `strict`, the largest at or under it (tfci's --target_bpp and --bpp_strict). With
@@ -117,7 +119,8 @@ def compress_to_target(models, source, destination, target_bpp, strict=False, di
                      f"file is {min(rates):.4f} bpp)")
   index, lmbda, payload = candidates[chosen]
   if refine_steps:
-    refined = _refined_encode(models[index], image, refine_steps, lmbda, **coding_args)
+    refined = _refined_encode(models[index], image, refine_steps, lmbda, refine_precision,
+                              **coding_args)
     if not strict or 8 * len(refined) / pixels <= target_bpp:
       payload = refined
   write_atomically(destination, payload)

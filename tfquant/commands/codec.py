@@ -42,6 +42,9 @@ flags.DEFINE_enum("coder", coders.DEFAULT, coders.NAMES, "compress: entropy code
 flags.DEFINE_integer("refine", 0, "compress: search this many steps for a better latent "
                      "for the image (tfquant.refine: slower encoding, the same decoder; "
                      "0: the analysis transform's own).", lower_bound=0)
+flags.DEFINE_enum("refine_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
+                  "compress --refine: the search's precision (auto: mixed_bfloat16 where the "
+                  "CPU has it natively, ~2× faster; the latent is chosen in float32).")
 flags.DEFINE_integer("max_pixels", None, "decompress: refuse images with more pixels "
                      "(default 2^26: 8192×8192).", lower_bound=1)
 FLAGS = flags.FLAGS
@@ -63,6 +66,8 @@ def main(argv):
                          "--target_bpp (which finds the λ itself)")
   if FLAGS.refine and command != "compress":
     raise app.UsageError("--refine is compress's search for a better latent")
+  if FLAGS["refine_precision"].present and not FLAGS.refine:
+    raise app.UsageError("--refine_precision is --refine's: give both")
   if FLAGS.refine and FLAGS.dither:
     raise app.UsageError("--refine searches for the latent the coder rounds without a dither: "
                          "give one of --refine and --dither")
@@ -90,14 +95,16 @@ def main(argv):
     if FLAGS.target_bpp is not None:
       shape, size, chosen = files.compress_to_target(
           [load(p) for p in paths_of_models], *paths, FLAGS.target_bpp, FLAGS.bpp_strict,
-          dither_seed=seed, coder=FLAGS.coder, refine_steps=FLAGS.refine)
+          dither_seed=seed, coder=FLAGS.coder, refine_steps=FLAGS.refine,
+          refine_precision=FLAGS.refine_precision)
       print(f"model: {paths_of_models[chosen]}")
     elif len(paths_of_models) > 1:
       raise app.UsageError("several models: give --target_bpp to choose among them")
     else:
       shape, size = files.compress_file(load(paths_of_models[0]), *paths, dither_seed=seed,
                                         coder=FLAGS.coder, lmbda=lmbda,
-                                        refine_steps=FLAGS.refine)
+                                        refine_steps=FLAGS.refine,
+                                        refine_precision=FLAGS.refine_precision)
     print(f"{paths[0]} ({shape[1]}x{shape[0]}) -> {paths[1]}: {size} bytes, "
           f"{8 * size / (shape[0] * shape[1]):.4f} bpp")
   except tf.errors.ResourceExhaustedError:

@@ -47,6 +47,9 @@ flags.DEFINE_boolean("resume", False, "Continue an evaluation into --out that st
 flags.DEFINE_integer("refine", 0, "A tfquant model's encoder searches each image's latent "
                      "for this many steps (tfquant.refine; 0: the analysis transform's own).",
                      lower_bound=0)
+flags.DEFINE_enum("refine_precision", "auto", ["auto", "float32", "mixed_bfloat16"],
+                  "--refine's search precision (auto: mixed_bfloat16 where the CPU has it "
+                  "natively, ~2× faster; the latent is chosen in float32).")
 FLAGS = flags.FLAGS
 
 
@@ -81,7 +84,8 @@ def _codecs(evaluate, train):
       found.append(evaluate.SavedModelCodec(path))
     else:
       found += evaluate.ModelCodec.at_rates(train.load_model(path), rates, coder=FLAGS.coder,
-                                            refine=FLAGS.refine)
+                                            refine=FLAGS.refine,
+                                            refine_precision=FLAGS.refine_precision)
   return found
 
 
@@ -151,6 +155,8 @@ def main(argv):
       raise app.UsageError("Give --out and exactly one of --model and --baseline.")
     if FLAGS.refine and FLAGS.baseline:
       raise app.UsageError("--refine is a tfquant model's encoder search, not a baseline's")
+    if FLAGS["refine_precision"].present and not FLAGS.refine:
+      raise app.UsageError("--refine_precision is --refine's: give both")
     specs = model_specs() if FLAGS.model else []
     repeated = sorted({m for m in specs if specs.count(m) > 1})
     if repeated:

@@ -129,11 +129,11 @@ def read_weights(model, directory):
   source = load(directory)
   if source.arch != model.arch:
     raise ValueError(f"{directory} holds a {source.arch} model, not {model.arch}.")
-  if not _copy_shared_variables(source, model, directory):
+  if not copy_shared_variables(source, model, directory):
     raise ValueError(f"{directory} shares no weights with this {model.arch} model.")
 
 
-def _copy_shared_variables(source, target, directory, path="model", seen=None):
+def copy_shared_variables(source, target, directory="the source", path="model", seen=None):
   """Assigns each variable of `target` the one of `source` at the same object path;
   returns how many were copied (an object reached by two paths counts once)."""
   view = tf.train.TrackableView
@@ -152,7 +152,7 @@ def _copy_shared_variables(source, target, directory, path="model", seen=None):
       child.assign(counterpart)
       copied += 1
     else:
-      copied += _copy_shared_variables(counterpart, child, directory, f"{path}/{name}", seen)
+      copied += copy_shared_variables(counterpart, child, directory, f"{path}/{name}", seen)
   return copied
 
 
