@@ -426,7 +426,7 @@ def test_a_stopped_evaluation_resumes_from_its_last_image_and_codes_nothing_twic
     (images / os.path.basename(path)).write_bytes(open(path, "rb").read())
   paths = data.image_paths(str(images))
   out = str(tmp_path / "webp.json")
-  with evaluate.Results(out) as results:
+  with evaluate.results_file(out) as results:
     results.add(evaluate.evaluate(evaluate.PillowCodec("webp", 30), paths))
     with pytest.raises(KeyboardInterrupt):
       evaluate.evaluate(_StopsAt(evaluate.PillowCodec("webp", 60), 3), paths,
@@ -465,15 +465,27 @@ def test_a_stopped_evaluation_resumes_from_its_last_image_and_codes_nothing_twic
     assert [r["bytes"] for r in point["images"]] == [r["bytes"] for r in alone["images"]]
     assert point["mean"]["psnr"] == pytest.approx(alone["mean"]["psnr"], abs=1e-9)
   assert len(open(str(tmp_path / "webp.csv")).read().strip().splitlines()) == 1 + 3 * 3
+  # An evaluation that resumes keeps the earlier points in the file until it adds their like,
+  # and drops those it did not make once it ends.
+  quality = lambda: [p["settings"]["quality"] for p in evaluate.load_points(out)]
+  with pytest.raises(KeyboardInterrupt):
+    with evaluate.results_file(out, resume=True) as results:
+      results.add(points[2])
+      assert quality() == [90, 30, 60]
+      raise KeyboardInterrupt
+  assert quality() == [90, 30, 60]
+  with evaluate.results_file(out, resume=True) as results:
+    results.add(points[2])
+  assert quality() == [90]
 
 
 def test_resuming_keeps_only_rows_of_the_same_codec_images_and_estimate(tmp_path):
   paths = data.image_paths(data.sample_dir())[:2]
   out = str(tmp_path / "r.json")
   model = trained("balle2018", "universal", "dsq")
-  with evaluate.Results(out) as results:
+  with evaluate.results_file(out) as results:
     results.add(evaluate.evaluate(evaluate.ModelCodec(model), paths, estimate=True))
-  with evaluate.Results(out, resume=True) as results:
+  with evaluate.results_file(out, resume=True) as results:
     assert len(results.measured(evaluate.ModelCodec(model), paths, estimate=True)) == 2
     assert len(results.measured(evaluate.ModelCodec(model), paths[:1] + paths, True)) == 0
     assert len(results.measured(evaluate.ModelCodec(model), paths, estimate=False)) == 0
@@ -491,5 +503,5 @@ def test_resuming_keeps_only_rows_of_the_same_codec_images_and_estimate(tmp_path
     assert [r["image"] for r in kept] == [first]
     with pytest.raises(RuntimeError, match=f"being written by another evaluation "
                                            f"\\(pid {os.getpid()}\\)"):
-      with evaluate.Results(out):
+      with evaluate.results_file(out):
         pass

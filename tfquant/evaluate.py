@@ -7,6 +7,7 @@ are "points" (one codec setting over a set of images) saved as JSON with a CSV b
 curves are the points that share a label, compared by BD-rate and plotted.
 """
 
+import contextlib
 import csv
 import io
 import itertools
@@ -253,52 +254,49 @@ def _point(codec, rows):
   return {"label": codec.label, "settings": codec.settings, "mean": mean, "images": rows}
 
 
+@contextlib.contextmanager
+def results_file(json_path, resume=False):
+  """A `Results` for `json_path`, which no other evaluation writes while it is open
+  (`data.exclusive`); when it closes without an error, the file holds the points added (if
+  any were)."""
+  folder, name = os.path.split(os.path.abspath(json_path))
+  data.make_folder(folder)
+  with data.exclusive(os.path.join(folder, f".{name}.lock"), lambda holder: (
+      f"{json_path} is being written by another evaluation (pid {holder}); wait for it or "
+      "choose another --out.")):
+    results = Results(json_path, resume)
+    yield results
+    if results.kept and results.points:  # earlier points none of this evaluation's made
+      save_points(results.points, json_path)
+
+
 class Results:
   """A results file (`save_points`) written as an evaluation goes, so that a stopped one
   resumes where it stopped: the file holds the finished points, rewritten after each, and
-  NAME.unfinished.json the point being measured, after each image. While a `Results` is in
-  use, a second evaluation into the same file is refused (`data.exclusive`)."""
+  NAME.unfinished.json the point being measured, rewritten after each image. Open it with
+  `results_file`."""
 
   def __init__(self, json_path, resume=False):
     self.json_path = json_path
     self.unfinished_path = os.path.splitext(json_path)[0] + UNFINISHED_SUFFIX
     self.points = []
-    self.earlier = []  # a stopped evaluation's points, the unfinished one last
-    self.resume = resume
-    folder, name = os.path.split(os.path.abspath(json_path))
-    data.make_folder(folder)
-    self._lock = data.exclusive(os.path.join(folder, f".{name}.lock"), lambda holder: (
-        f"{json_path} is being written by another evaluation (pid {holder}); wait for it "
-        "or choose another --out."))
-
-  def __enter__(self):
-    self._lock.__enter__()
-    try:
-      stopped = os.path.exists(self.unfinished_path)
-      if stopped and not self.resume:
-        raise ValueError(f"{self.unfinished_path} holds an evaluation that stopped before it "
-                         "ended: --resume continues it, or remove that file to start over.")
-      if self.resume:
-        finished = load_points(self.json_path) if os.path.exists(self.json_path) else []
-        self.earlier = finished + (load_points(self.unfinished_path) if stopped else [])
-    except BaseException:
-      self._lock.__exit__(*sys.exc_info())
-      raise
-    return self
-
-  def __exit__(self, *error):
-    return self._lock.__exit__(*error)
+    stopped = os.path.exists(self.unfinished_path)
+    if stopped and not resume:
+      raise ValueError(f"{self.unfinished_path} holds an evaluation that stopped before it "
+                       "ended: --resume continues it, or remove that file to start over.")
+    # A stopped evaluation's finished points stay in the file until this one adds their
+    # like, so that a stop now loses none of them.
+    self.kept = load_points(json_path) if resume and os.path.exists(json_path) else []
+    self.earlier = self.kept + (load_points(self.unfinished_path) if resume and stopped else [])
 
   def measured(self, codec, paths, estimate=False, reconstructions_dir=None):
     """The rows an earlier evaluation measured of `codec`'s point (same label and settings)
     on the first of `paths`, alike in whether they hold the model's estimate; with
     `reconstructions_dir`, up to the first whose reconstruction is not there."""
-    settings = json.loads(json.dumps(codec.settings))
     names = [os.path.basename(p) for p in paths]
     for point in self.earlier:
       rows = point.get("images", [])
-      if (point["label"] == codec.label and point["settings"] == settings and
-          [r["image"] for r in rows] == names[:len(rows)] and
+      if (_same_codec(point, codec) and [r["image"] for r in rows] == names[:len(rows)] and
           all(("estimated_bpp" in r) == bool(estimate) for r in rows)):
         return list(itertools.takewhile(lambda row: not reconstructions_dir or os.path.exists(
             os.path.join(reconstructions_dir, row["image"])), rows))
@@ -311,9 +309,18 @@ class Results:
   def add(self, point):
     """Saves a finished point with those before it; the unfinished file goes."""
     self.points.append(point)
-    save_points(self.points, self.json_path)
+    self.kept = [p for p in self.kept if not _same_codec(p, point)]
+    save_points(self.points + self.kept, self.json_path)
     if os.path.exists(self.unfinished_path):
       os.remove(self.unfinished_path)
+
+
+def _same_codec(point, other):
+  """Whether `point` is of the codec `other` is (a codec or a point): the same label and
+  settings."""
+  label, settings = ((other["label"], other["settings"]) if isinstance(other, dict) else
+                     (other.label, other.settings))
+  return point["label"] == label and point["settings"] == json.loads(json.dumps(settings))
 
 
 def compressai_results(points):

@@ -163,7 +163,7 @@ def main(argv):
       raise app.UsageError(f"--model={repeated[0]} is given more than once")
     from tfquant import data, evaluate
     paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
-    with evaluate.Results(FLAGS.out, resume=FLAGS.resume) as results:  # before any coding
+    with evaluate.results_file(FLAGS.out, resume=FLAGS.resume) as results:  # before any coding
       for codec in codecs():
         estimate = bool(FLAGS.estimate and isinstance(codec, evaluate.ModelCodec))
         measured = results.measured(codec, paths, estimate, FLAGS.reconstructions)
