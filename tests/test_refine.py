@@ -62,6 +62,12 @@ def test_the_search_runs_in_bfloat16_on_the_same_weights_and_chooses_in_float32(
   assert twin.synthesis.compute_dtype == "bfloat16" and model.synthesis.compute_dtype == "float32"
   for mine, theirs in zip(model.synthesis.weights, twin.synthesis.weights):
     np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+  kernel = model.synthesis.trainable_weights[0]
+  trained_kernel = kernel.numpy()
+  kernel.assign(trained_kernel + 1)  # weights trained on after the twin was built: it follows
+  np.testing.assert_array_equal(refine.search_twin(model, "mixed_bfloat16").synthesis
+                                .trainable_weights[0].numpy(), trained_kernel + 1)
+  kernel.assign(trained_kernel)  # the cached model as it was
   for latent, losses in found.values():
     assert latent.dtype == tf.float32 and losses["after"] < 0.98 * losses["before"], losses
   # the gains agree; each `after` is the float32 model's hard-rounded loss of its latent

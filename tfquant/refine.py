@@ -49,15 +49,15 @@ def sga_relaxation(steps):
 
 
 def search_twin(model, precision):
-  """`model` computing its transforms in `precision` (same weights) for the search; itself
-  for float32."""
+  """`model` computing its transforms in `precision`, with its current weights, for the
+  search (built once per model and precision, its weights copied at every call); `model`
+  itself for float32."""
   if precision == "float32":
     return model
-  twins = model.__dict__.setdefault("_search_twins", {})
+  twins = model.__dict__.setdefault("_search_twins", {})  # not a tracked sublayer
   if precision not in twins:
-    twin = models.create(model.arch, precision, **model.get_config())
-    models.copy_shared_variables(model, twin)
-    twins[precision] = twin
+    twins[precision] = models.create(model.arch, precision, **model.get_config())
+  models.copy_shared_variables(model, twins[precision])
   return twins[precision]
 
 
