@@ -14,7 +14,7 @@ import sys
 from benchmarks import common
 
 BENCHMARKS = ("bitstream", "coding", "context", "context_rate", "integer_parameters", "memory",
-              "refusal", "training", "variable_rate")
+              "refine", "refusal", "training", "variable_rate")
 BY_NAME_ONLY = ("peers",)
 DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "BENCHMARKS.md")
 

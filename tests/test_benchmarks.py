@@ -28,6 +28,10 @@ README_FIGURES = [
           m18="training/architectures/minnen2018/bfloat16_vs_tfc_ops",
           c20="training/architectures/cheng2020/bfloat16_vs_tfc_ops",
           f32="training/architectures/balle2018/float32_vs_tfc_ops")),
+    ("Cheng20's search takes {bf16:.1f} s per Kodak image in bfloat16 against {f32:.1f} s in "
+     "float32",
+     dict(bf16="refine/entries/cheng2020-mse-0.003/seconds_per_image/mixed_bfloat16",
+          f32="refine/entries/cheng2020-mse-0.003/seconds_per_image/float32")),
     ("Ballé18 N=128/M=192 at {encode:.2f}× / {decode:.2f}× CompressAI's time",
      dict(encode="peers/ratios/hyperprior vs compressai/encode",
           decode="peers/ratios/hyperprior vs compressai/decode")),

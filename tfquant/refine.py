@@ -19,8 +19,9 @@ decoder are the same, and the decoded image is still the hard-quantized forward 
 latent the file carries.
 
 The search runs the transforms in bfloat16 where the CPU has it natively (`precision`): on
-AMX, Cheng20's search is 1.9× faster and Ballé18's 1.4×, their gains the same to 0.1%. The
-hard-rounded losses that choose among the iterates stay the float32 model's.
+AMX, Cheng20's search is 2.0× faster and Ballé18's 1.6×, their gains the same to 0.01%
+(`make bench`, refine). The hard-rounded losses that choose among the iterates stay the float32
+model's.
 """
 
 import math
