@@ -447,6 +447,14 @@ def test_a_stopped_evaluation_resumes_from_its_last_image_and_codes_nothing_twic
                            "--baseline=webp", "--qualities=30,60,90", f"--images={images}",
                            f"--out={out}", *extra], capture_output=True, text=True, timeout=300)
 
+  good = open(unfinished).read()
+  for forged in (good[:len(good) // 2], json.dumps({"points": [{"label": "WebP", "mean": {
+      "bpp": 1.0, "psnr": 30.0, "ms_ssim_db": 10.0}}]}), '{"points": 7}'):
+    open(unfinished, "w").write(forged)
+    damaged = bin_evaluate("--resume")
+    assert damaged.returncode == 1 and damaged.stderr.strip().splitlines()[-1].startswith(
+        f"error: {unfinished}"), damaged.stderr
+  open(unfinished, "w").write(good)
   refused = bin_evaluate()
   assert refused.returncode == 1 and refused.stderr.strip().splitlines() == [
       f"error: {unfinished} holds an evaluation that stopped before it ended: --resume "

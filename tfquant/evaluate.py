@@ -286,8 +286,10 @@ class Results:
                        "ended: --resume continues it, or remove that file to start over.")
     # A stopped evaluation's finished points stay in the file until this one adds their
     # like, so that a stop now loses none of them.
-    self.kept = load_points(json_path) if resume and os.path.exists(json_path) else []
-    self.earlier = self.kept + (load_points(self.unfinished_path) if resume and stopped else [])
+    self.kept = _measured_points(json_path) if resume and os.path.exists(json_path) else []
+    self.earlier = self.kept + (_measured_points(self.unfinished_path) if resume and stopped
+                                else [])
+    self.csv_path = None  # `save_points`' CSV, once a point is added
 
   def measured(self, codec, paths, estimate=False, reconstructions_dir=None):
     """The rows an earlier evaluation measured of `codec`'s point (same label and settings)
@@ -295,8 +297,10 @@ class Results:
     `reconstructions_dir`, up to the first whose reconstruction is not there."""
     names = [os.path.basename(p) for p in paths]
     for point in self.earlier:
-      rows = point.get("images", [])
-      if (_same_codec(point, codec) and [r["image"] for r in rows] == names[:len(rows)] and
+      rows = point["images"]
+      if (_codec_key(point["label"], point["settings"]) ==
+          _codec_key(codec.label, codec.settings) and
+          [r["image"] for r in rows] == names[:len(rows)] and
           all(("estimated_bpp" in r) == bool(estimate) for r in rows)):
         return list(itertools.takewhile(lambda row: not reconstructions_dir or os.path.exists(
             os.path.join(reconstructions_dir, row["image"])), rows))
@@ -309,18 +313,30 @@ class Results:
   def add(self, point):
     """Saves a finished point with those before it; the unfinished file goes."""
     self.points.append(point)
-    self.kept = [p for p in self.kept if not _same_codec(p, point)]
-    save_points(self.points + self.kept, self.json_path)
+    key = _codec_key(point["label"], point["settings"])
+    self.kept = [p for p in self.kept if _codec_key(p["label"], p["settings"]) != key]
+    self.csv_path = save_points(self.points + self.kept, self.json_path)
     if os.path.exists(self.unfinished_path):
       os.remove(self.unfinished_path)
 
 
-def _same_codec(point, other):
-  """Whether `point` is of the codec `other` is (a codec or a point): the same label and
-  settings."""
-  label, settings = ((other["label"], other["settings"]) if isinstance(other, dict) else
-                     (other.label, other.settings))
-  return point["label"] == label and point["settings"] == json.loads(json.dumps(settings))
+def _codec_key(label, settings):
+  """What tells the codecs of two points apart: the label and the settings."""
+  return label, json.dumps(settings, sort_keys=True)
+
+
+def _measured_points(json_path):
+  """A results file's points, each with its per-image rows (what a resumed evaluation reuses;
+  one ValueError if the file is not such)."""
+  points = load_points(json_path)
+  for point in points:
+    rows = point.get("images")
+    if not (isinstance(rows, list) and rows and all(
+        isinstance(r, dict) and isinstance(r.get("image"), str) for r in rows) and
+            isinstance(point.get("settings"), dict)):
+      raise ValueError(f"{json_path}: a point without its per-image rows; an evaluation "
+                       "resumes only from bin/evaluate's own results.")
+  return points
 
 
 def compressai_results(points):

@@ -29,8 +29,8 @@ import math
 import tensorflow as tf
 
 from tfquant import models, quantizers
-from tfquant.train import strategy
 from tfquant.models.graphs import as_rgb
+from tfquant.train import strategy
 
 DEFAULT_STEPS = 100
 LEARNING_RATE = 0.005

@@ -173,9 +173,8 @@ def main(argv):
                                   measured=measured, checkpoint=results.save_unfinished)
         results.add(point)
         report(codec, point, len(measured))
-    csv_path = os.path.splitext(FLAGS.out)[0] + ".csv"
     compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
-    print(f"Wrote {FLAGS.out}, {csv_path} and {compressai} (CompressAI's format)")
+    print(f"Wrote {FLAGS.out}, {results.csv_path} and {compressai} (CompressAI's format)")
   except tf.errors.ResourceExhaustedError:
     sys.exit("error: out of memory while coding; use smaller images or more memory.")
   except tf.errors.OpError as error:
