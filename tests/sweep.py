@@ -314,6 +314,11 @@ def cases(tmp):
            ["0.5"]),
       Case(["make-zoo", "--config=zoo_balle2018", "--only=abc", f"--work_dir={out}-z"], usage),
       Case(["make-zoo", "--config=zoo_balle2018", f"--work_dir={out}-z", "extra"], usage),
+      Case(["make-zoo", "--continue=cheng2020", "--only=0.5", f"--work_dir={out}-z"], fails,
+           ["0.5", "0.003"]),
+      Case(["make-zoo", "--continue=balle2018-vr-span-mse", "--only=0.01",
+            f"--work_dir={out}-z"], fails, ["variable-rate"]),
+      Case(["make-zoo", "--continue=cheng2020", "--only=x", f"--work_dir={out}-z"], usage),
   ]
   everything = [
       Case([], usage, ["choose from"]),

@@ -49,6 +49,13 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
   work = str(tmp_path / "work")
   chunk = dict(steps=3, lr=1e-4, lr_decay_fraction=0.5)
 
+  with pytest.raises(ValueError, match="no entry at λ 0.5; its λ: 0.005, 0.05"):
+    zoo_maker.continue_family("tiny", work, chunk, only=[0.5])
+  # --only: those entries trained, the family judged whole; the rest trains when asked.
+  report = zoo_maker.continue_family("tiny", work, chunk, min_gain=float("inf"), only=[0.05])
+  assert sorted(os.listdir(work)) == ["report.json", "tiny-mse-0.05"]
+  assert report["entries"]["tiny-mse-0.005"] == {
+      "old": zoo.kodak_points(shipped["tiny-mse-0.005"]), "candidate": None}
   report = zoo_maker.continue_family("tiny", work, chunk, min_gain=float("inf"))
   assert report["replaced"] == [] and set(report["entries"]) == set(shipped)
   assert {name: zoo.card(name) for name in zoo.names()} == shipped

@@ -184,15 +184,25 @@ def choose(old, candidates):
   return taken, best
 
 
-def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
-  """One more chunk of training for each entry of the zoo family `family`, each started from
-  its shipped weights (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps,
-  lr, lr_decay_fraction). Finished candidates are evaluated on Kodak with real files; those
-  that lower the family's BD-rate replace their entries, and only if together they lower it
-  by at least `min_gain` %. A variable-rate entry (`family` its name) is judged by its whole
-  curve, measured again at as many rates. Returns the report (also `work_dir`/report.json)."""
+def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, only=None):
+  """One more chunk of training for each entry of the zoo family `family` (`only`: the
+  entries at these λ), each started from its shipped weights (`chunk`: `TrainConfig` fields
+  replacing the entry's own, e.g. steps, lr, lr_decay_fraction). Finished candidates are
+  evaluated on Kodak with real files; those that lower the family's BD-rate (the whole
+  family's, untrained entries as they are) replace their entries, and only if together they
+  lower it by at least `min_gain` %. A variable-rate entry (`family` its name) is judged by its
+  whole curve, measured again at as many rates. Returns the report (also
+  `work_dir`/report.json)."""
   _restore_retired_entries()
   names = family_entries(family)
+  lambdas = {name: zoo.card(name)["config"]["lmbda"] for name in names}
+  if only and zoo.variable_rate(names[0]):
+    raise ValueError(f"{family} is one variable-rate model: it has no entries to pick by λ")
+  unknown = sorted(set(only) - set(lambdas.values())) if only else ()
+  if unknown:
+    raise ValueError(f"the {family} family has no entry at λ "
+                     f"{', '.join(map(str, unknown))}; its λ: "
+                     f"{', '.join(str(lambdas[name]) for name in names)}.")
   photos = data.shared_dir("photos")
   kodak = data.shared_dir("kodak")
   if photos is None or kodak is None:
@@ -203,6 +213,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   for name in names:
     card = zoo.card(name)
     old[name] = zoo.kodak_points(card)
+    if only and lambdas[name] not in only:
+      continue
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
@@ -238,7 +250,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0):
   if replace:
     for name in taken:
       _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images))
-  report = {"family": family, "chunk": chunk, "bd_rate": gain, "min_gain": min_gain,
+  report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain, "min_gain": min_gain,
             "replaced": taken if replace else [],
             "entries": {name: {"old": old[name], "candidate": candidates.get(name)}
                         for name in names}}

@@ -1,7 +1,7 @@
 """Train (or resume) the model zoo and write its entries into tfquant/zoo/.
 
   bin/make-zoo --config=zoo_balle2018 --work_dir=../zoo-runs [--only=0.01,...]
-  bin/make-zoo --continue=cheng2020 --work_dir=../zoo-chunk [--steps=1200 --lr=1e-4 ...]
+  bin/make-zoo --continue=cheng2020 --work_dir=../zoo-chunk [--only=0.03 --steps=1200 ...]
 
 The config defines CONFIG (the run from scratch) and ZOO: its "name" (the entry name
 pattern) and "finetune" ({λ: settings}, runs started from CONFIG's final weights). Each run
@@ -9,8 +9,8 @@ lives in WORK_DIR/<name> and resumes after any interruption; a finished run is e
 Kodak (real files) and its model, configuration, steps, training time and figures are written
 to tfquant/zoo/<name>.
 
---continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...) one
-chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
+--continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...; --only:
+those at these λ, the family judged whole) one chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
 --lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size,
 --random_downscale or --precision are given), evaluates each on Kodak with real files and
 replaces the entries whose candidates lower the family's BD-rate, if together they lower it
@@ -53,18 +53,19 @@ def main(argv):
   family = FLAGS["continue"].value
   if (FLAGS.config is None) == (family is None):
     raise app.UsageError("give exactly one of --config and --continue")
-  from tfquant import zoo_maker
-  if family:
-    chunk = dict(steps=FLAGS.steps, lr=FLAGS.lr, lr_decay_fraction=FLAGS.lr_decay_fraction)
-    settings = ("patch_size", "batch_size", "random_downscale", "precision")
-    chunk.update({key: FLAGS[key].value for key in settings if FLAGS[key].value is not None})
-    zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain)
-    return
   try:
     only = [float(lmbda) for lmbda in FLAGS.only or ()]
   except ValueError:
     raise app.UsageError(f"--only takes λ values separated by commas, got "
                          f"{','.join(FLAGS.only)!r}") from None
+  from tfquant import zoo_maker
+  if family:
+    chunk = dict(steps=FLAGS.steps, lr=FLAGS.lr, lr_decay_fraction=FLAGS.lr_decay_fraction)
+    settings = ("patch_size", "batch_size", "random_downscale", "precision")
+    chunk.update({key: FLAGS[key].value for key in settings if FLAGS[key].value is not None})
+    zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain,
+                              only)
+    return
   zoo_maker.make(FLAGS.config, FLAGS.work_dir, only, FLAGS.train)
 
 
