@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfquant import coding, data, evaluate, export, files, models, train
+from tfquant import coding, data, evaluate, export, files, models, rd_curves, train
 from tfquant.coding import BitstreamError, coders, container
 from tfquant.models import variable_rate
 from tfquant.train import step as train_step
@@ -198,7 +198,7 @@ def test_evaluate_sweeps_one_model_into_one_curve(model):
             for codec in evaluate.ModelCodec.at_rates(model, 3)]
   assert [p["settings"]["lmbda"] for p in points] == pytest.approx(
       [RANGE[0], math.sqrt(RANGE[0] * RANGE[1]), RANGE[1]], rel=1e-4)
-  (curve,) = evaluate.curves(points).values()
+  (curve,) = rd_curves.curves(points).values()
   rates = [p["mean"]["bpp"] for p in points]
   assert len(curve) == 3 and rates == sorted(rates) and rates[0] < rates[-1]
   assert [c.settings["lmbda"] for c in evaluate.ModelCodec.at_rates(model, [0.01])] == [

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from tfquant import data, evaluate, models, train, zoo, zoo_maker
+from tfquant import data, models, rd_curves, train, zoo, zoo_maker
 from tfquant.train import strategy
 from tests.helpers import TINY
 
@@ -114,7 +114,7 @@ def test_families_and_the_reference_curves_they_are_judged_by():
   (webp,) = [label for label in references if label.startswith("WebP")]
   rows = [row for row in zoo.progress_rows("webp") if row["family"] == "cheng2020-mse"]
   assert [row["steps"] for row in rows] == [stage["steps"] for stage in stages]
-  assert rows[-1]["bd_rate"] == evaluate.bd_rate(references[webp], curve)
+  assert rows[-1]["bd_rate"] == rd_curves.bd_rate(references[webp], curve)
   assert {"JPEG", "WebP", "BPG", "bmshj2018-hyperprior", "cheng2020-anchor"} <= {
       word for label in references for word in label.split()}
   for label, reference in references.items():

@@ -39,7 +39,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfquant import data, evaluate, models, quantizers, train
+from tfquant import data, evaluate, models, quantizers, rd_curves, train
 from tfquant import files
 
 ANCHOR = ("noise", "noise")
@@ -285,22 +285,22 @@ def evaluate_all(grid, record, log=print):
 
 
 def _signed(value, digits, overlap=1.0):
-  """'+1.23', '+1.23 †' where the curves overlap less than `evaluate.BD_MIN_OVERLAP`
+  """'+1.23', '+1.23 †' where the curves overlap less than `rd_curves.BD_MIN_OVERLAP`
   (unreliable), or 'n/a' where a BD figure is undefined."""
   if math.isnan(value):
     return "n/a"
-  mark = evaluate.unreliable_mark(overlap)
+  mark = rd_curves.unreliable_mark(overlap)
   return f"{value:+.{digits}f}" + (f" {mark}" if mark else "")
 
 
 def bd_row(anchor, curve):
   """BD figures of `curve` against `anchor`, each with the overlap it was computed on."""
-  return {"bd_rate_psnr": evaluate.bd_rate(anchor, curve, "psnr"),
-          "bd_rate_ms_ssim": evaluate.bd_rate(anchor, curve, "ms_ssim_db"),
-          "bd_psnr": evaluate.bd_psnr(anchor, curve, "psnr"),
-          "overlap": {"bd_rate_psnr": evaluate.bd_overlap(anchor, curve, "psnr"),
-                      "bd_rate_ms_ssim": evaluate.bd_overlap(anchor, curve, "ms_ssim_db"),
-                      "bd_psnr": evaluate.bd_overlap(anchor, curve, kind="quality")}}
+  return {"bd_rate_psnr": rd_curves.bd_rate(anchor, curve, "psnr"),
+          "bd_rate_ms_ssim": rd_curves.bd_rate(anchor, curve, "ms_ssim_db"),
+          "bd_psnr": rd_curves.bd_psnr(anchor, curve, "psnr"),
+          "overlap": {"bd_rate_psnr": rd_curves.bd_overlap(anchor, curve, "psnr"),
+                      "bd_rate_ms_ssim": rd_curves.bd_overlap(anchor, curve, "ms_ssim_db"),
+                      "bd_psnr": rd_curves.bd_overlap(anchor, curve, kind="quality")}}
 
 
 def best_pair(rows):
@@ -362,11 +362,11 @@ def _fixed_rate_lines(grid, rows):
 def report(grid, points, baselines):
   """Writes report.md, report.json and rd_<arch>.png; returns the report dict."""
   out = grid["out_dir"]
-  baseline_curves = evaluate.curves(baselines)
-  result = {"eval_images": len(eval_paths(grid)), "bd_method": evaluate.BD_METHOD, "archs": {}}
+  baseline_curves = rd_curves.curves(baselines)
+  result = {"eval_images": len(eval_paths(grid)), "bd_method": rd_curves.BD_METHOD, "archs": {}}
   lines = [f"# Quantizer comparison: {os.path.basename(os.path.normpath(out))}", "",
            f"Evaluated on {result['eval_images']} images; bpp counts every byte of the coded "
-           f"files. BD-rates against {pair_label(ANCHOR)} ({evaluate.BD_METHOD} "
+           f"files. BD-rates against {pair_label(ANCHOR)} ({rd_curves.BD_METHOD} "
            "interpolation; negative = fewer bits at equal quality; n/a where the curves do "
            "not overlap or are not monotonic).", ""]
   for arch in grid["archs"]:
@@ -388,7 +388,7 @@ def report(grid, points, baselines):
     for label, curve in baseline_curves.items():
       rows.append({"pair": label, "baseline": True, **bd_row(anchor, curve)})
     best, best_by = best_pair(rows)
-    plot = evaluate.rd_plot(curve_map, os.path.join(out, f"rd_{arch}.png"), title=arch,
+    plot = rd_curves.rd_plot(curve_map, os.path.join(out, f"rd_{arch}.png"), title=arch,
                             references=baseline_curves)
     result["archs"][arch] = {"pairs": rows, "best_pair": best, "best_by": best_by,
                              "plot": os.path.basename(plot)}
@@ -404,7 +404,7 @@ def report(grid, points, baselines):
       bd = [_signed(row[k], digits, row["overlap"][k])
             for k, digits in (("bd_rate_psnr", 2), ("bd_rate_ms_ssim", 2), ("bd_psnr", 3))]
       lines.append(f"| {row['pair']} | {' | '.join(bd)} | {points_text} |")
-    lines += ["", f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%} on the axis "
+    lines += ["", f"† the curves overlap less than {rd_curves.BD_MIN_OVERLAP:.0%} on the axis "
               "that figure integrates over: it extrapolates more than it measures.", ""]
     if grid.get("fixed_report"):
       lines += _fixed_rate_lines(grid, result["archs"][arch]["against_fixed_rate"])

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from tfquant import data, evaluate, models, train, zoo  # noqa: E402
+from tfquant import data, evaluate, models, rd_curves, train, zoo  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "zoo:balle2018-mse-0.01", "The model to show (any --model form).")
@@ -87,14 +87,14 @@ def zoo_curves(paths, out):
   baselines = {"jpeg": (10, 20, 30, 50, 70, 85), "webp": (10, 30, 50, 70, 90)}
   points += [evaluate.evaluate(evaluate.PillowCodec(codec, q), paths)
              for codec, qualities in baselines.items() for q in qualities]
-  evaluate.save_points(points, os.path.join(out, "results.json"))
-  curves = evaluate.curves(points)
-  evaluate.rd_plot({family: curves[family] for family in families}, os.path.join(out, "rd.png"),
+  rd_curves.save_points(points, os.path.join(out, "results.json"))
+  curves = rd_curves.curves(points)
+  rd_curves.rd_plot({family: curves[family] for family in families}, os.path.join(out, "rd.png"),
                    references={"JPEG": curves["JPEG"], "WebP": curves["WebP"]})
   print("\nZoo families on these images, BD-rate (PSNR; negative: fewer bits):")
   for family in families:
-    print(f"  {family:<22} vs JPEG {evaluate.bd_rate(curves['JPEG'], curves[family]):+6.1f}%   "
-          f"vs WebP {evaluate.bd_rate(curves['WebP'], curves[family]):+6.1f}%")
+    print(f"  {family:<22} vs JPEG {rd_curves.bd_rate(curves['JPEG'], curves[family]):+6.1f}%   "
+          f"vs WebP {rd_curves.bd_rate(curves['WebP'], curves[family]):+6.1f}%")
   print(f"Plot: {os.path.join(out, 'rd.png')}")
 
 
@@ -105,21 +105,21 @@ def kodak_curves(out):
   families = {"zoo " + family: zoo.kodak_curve(names) for family, names in zoo.families().items()}
   references = zoo.references()
   path = os.path.join(out, "rd_kodak.png")
-  evaluate.rd_plot(families, path, title="Kodak (24 images)", references=references)
+  rd_curves.rd_plot(families, path, title="Kodak (24 images)", references=references)
   print("\nZoo families on Kodak (their cards), BD-rate in PSNR against each reference "
         "(† under 75% overlap):")
   for family, curve in families.items():
     print(f"  {family}")
     for label, reference in references.items():
-      mark = evaluate.unreliable_mark(evaluate.bd_overlap(reference, curve))
-      print(f"    vs {label:<46} {evaluate.bd_rate(reference, curve):+7.1f}%{mark}")
+      mark = rd_curves.unreliable_mark(rd_curves.bd_overlap(reference, curve))
+      print(f"    vs {label:<46} {rd_curves.bd_rate(reference, curve):+7.1f}%{mark}")
   print(f"Plot: {path}")
   print("\nWhere each family has been: BD-rate against WebP after its first training and after "
         "each chunk that replaced entries (bin/zoo --history)")
   for row in zoo.progress_rows("WebP"):
     print(f"  {row['family']:<16}{row['date'] or 'first run':<12}{row['steps']:>7} steps "
           f"{row['cpu_hours']:>6.1f} CPU-hours {row['bd_rate']:+7.1f}%"
-          f"{evaluate.unreliable_mark(row['overlap'])}")
+          f"{rd_curves.unreliable_mark(row['overlap'])}")
 
 
 _SLIDER_PAGE = """<!doctype html>

@@ -3,12 +3,11 @@
 A codec here is anything with `label`, `settings`, `encode(image) -> bytes` and
 `decode(bytes) -> image`: a tfquant model (bytes are the `.tfq` container, header included), an
 exported SavedModel, or a classical baseline through Pillow (JPEG, WebP, JPEG 2000). Results
-are "points" (one codec setting over a set of images) saved as JSON with a CSV beside it; RD
-curves are the points that share a label, compared by BD-rate and plotted.
+are "points" (one codec setting over a set of images), written as an evaluation goes into a
+results file (`rd_curves`), from which a stopped evaluation resumes.
 """
 
 import contextlib
-import csv
 import io
 import itertools
 import json
@@ -22,18 +21,11 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, features
 
-from tfquant import coding, data, files, refine
+from tfquant import coding, data, files, rd_curves, refine
 from tfquant.train import strategy
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-# PCHIP (the JCT-VC CTC sheet's choice) keeps each interpolant between its points; on 3-point
-# curves that flatten, Akima and cubic splines overshoot and swing BD-rates by tens of percent.
-BD_METHOD = "pchip"
-# Below this overlap of the two curves (the bjontegaard package's own threshold) a BD figure
-# extrapolates more than it measures: reported, but marked unreliable.
-BD_MIN_OVERLAP = 0.75
 PSNR_CAP_DB = 100.0  # what an exact reconstruction scores (see `psnr`)
-COMPRESSAI_SUFFIX = ".compressai.json"  # CompressAI's results format, beside ours
 UNFINISHED_SUFFIX = ".unfinished.json"  # the point being measured (`Results`)
 
 
@@ -64,10 +56,6 @@ def ms_ssim(image, reconstruction):
                                    tf.constant(reconstruction, tf.float32)[None], 255.0,
                                    power_factors=weights.tolist())
   return float(value[0])
-
-
-def to_db(ms_ssim_value):
-  return float(-10 * np.log10(max(1 - ms_ssim_value, 1e-10)))
 
 
 def log_spaced(low, high, count):
@@ -193,7 +181,7 @@ def measure(codec, image, estimate=False):
   decode_seconds = time.perf_counter() - start
   quality = ms_ssim(image, reconstruction)
   row = {"bytes": len(payload), "bpp": 8 * len(payload) / pixels,
-         "psnr": psnr(image, reconstruction), "ms_ssim": quality, "ms_ssim_db": to_db(quality),
+         "psnr": psnr(image, reconstruction), "ms_ssim": quality, "ms_ssim_db": rd_curves.to_db(quality),
          "encode_seconds": encode_seconds, "decode_seconds": decode_seconds}
   if estimate:
     row["estimated_bpp"] = codec.estimated_bpp(image)
@@ -267,7 +255,7 @@ def results_file(json_path, resume=False):
     results = Results(json_path, resume)
     yield results
     if results.kept and results.points:  # earlier points none of this evaluation's made
-      save_points(results.points, json_path)
+      rd_curves.save_points(results.points, json_path)
 
 
 class Results:
@@ -315,7 +303,7 @@ class Results:
     self.points.append(point)
     key = _codec_key(point["label"], point["settings"])
     self.kept = [p for p in self.kept if _codec_key(p["label"], p["settings"]) != key]
-    self.csv_path = save_points(self.points + self.kept, self.json_path)
+    self.csv_path = rd_curves.save_points(self.points + self.kept, self.json_path)
     if os.path.exists(self.unfinished_path):
       os.remove(self.unfinished_path)
 
@@ -328,7 +316,7 @@ def _codec_key(label, settings):
 def _measured_points(json_path):
   """A results file's points, each with its per-image rows (what a resumed evaluation reuses;
   one ValueError if the file is not such)."""
-  points = load_points(json_path)
+  points = rd_curves.load_points(json_path)
   for point in points:
     rows = point.get("images")
     if not (isinstance(rows, list) and rows and all(
@@ -337,190 +325,3 @@ def _measured_points(json_path):
       raise ValueError(f"{json_path}: a point without its per-image rows; an evaluation "
                        "resumes only from bin/evaluate's own results.")
   return points
-
-
-def compressai_results(points):
-  """The points as CompressAI's results JSON (`compressai.utils.eval_model` / `plot`): one
-  curve, named by the first point's label, its means in rate order."""
-  points = sorted(points, key=lambda p: p["mean"]["bpp"])
-  column = lambda key: [p["mean"][key] for p in points]
-  return {"name": points[0]["label"], "description": "tfquant bin/evaluate (files' real bytes)",
-          "results": {"bpp": column("bpp"), "psnr-rgb": column("psnr"),
-                      "ms-ssim-rgb": column("ms_ssim"),
-                      "encoding_time": column("encode_seconds"),
-                      "decoding_time": column("decode_seconds")}}
-
-
-def save_points(points, json_path):
-  """Writes the points as JSON, CompressAI's results JSON beside it (`NAME.compressai.json`)
-  and one CSV row per image and point (`NAME.csv`), each whole or not at all. Returns the
-  CSV's path."""
-  data.make_folder(os.path.dirname(os.path.abspath(json_path)))
-  files.write_atomically(json_path, json.dumps({"points": points}, indent=2,
-                                               sort_keys=True).encode())
-  files.write_atomically(os.path.splitext(json_path)[0] + COMPRESSAI_SUFFIX,
-                         json.dumps(compressai_results(points), indent=2).encode())
-  csv_path = os.path.splitext(json_path)[0] + ".csv"
-  fields = ["label", "settings"] + [k for k in points[0]["images"][0]]
-  table = io.StringIO(newline="")
-  writer = csv.DictWriter(table, fieldnames=fields, extrasaction="ignore")
-  writer.writeheader()
-  for point in points:
-    for row in point["images"]:
-      writer.writerow({"label": point["label"], "settings": json.dumps(point["settings"]),
-                       **row})
-  files.write_atomically(csv_path, table.getvalue().encode())
-  return csv_path
-
-
-def _points_from_compressai(results, json_path):
-  """CompressAI's results JSON as points (means only), drawn as reference curves."""
-  values = results["results"]
-  psnr_key = next((k for k in ("psnr-rgb", "psnr") if k in values), None)
-  if "bpp" not in values or psnr_key is None:
-    raise ValueError(f"{json_path}: CompressAI results need results.bpp and results.psnr-rgb "
-                     f"(or psnr); found {sorted(values)}.")
-  ms_ssim_key = next((k for k in ("ms-ssim-rgb", "ms-ssim") if k in values), None)
-  ms_ssim_values = values[ms_ssim_key] if ms_ssim_key else [float("nan")] * len(values["bpp"])
-  label = results.get("name") or os.path.splitext(os.path.basename(json_path))[0]
-  return [{"label": label, "settings": {"baseline": label, "source": "compressai"},
-           "mean": {"bpp": float(bpp), "psnr": float(psnr), "ms_ssim": float(quality),
-                    "ms_ssim_db": to_db(quality) if quality == quality else float("nan")}}
-          for bpp, psnr, quality in zip(values["bpp"], values[psnr_key], ms_ssim_values)]
-
-
-def load_points(json_path):
-  """Points from our results JSON, or from CompressAI's (`{"name", "results": {"bpp",
-  "psnr-rgb", "ms-ssim-rgb"}}` as its eval_model writes, or "psnr" and "ms-ssim" as its
-  published curves for BPG, VTM and its models have)."""
-  with open(json_path) as f:
-    try:
-      results = json.load(f)
-    except json.JSONDecodeError as error:
-      raise ValueError(f"{json_path} is not JSON ({error}).") from None
-  try:
-    if isinstance(results, dict) and "points" in results:
-      points = results["points"]
-    elif isinstance(results, dict) and isinstance(results.get("results"), dict):
-      points = _points_from_compressai(results, json_path)
-    else:
-      points = None
-    if points is not None:
-      curves(points)  # every point has a label and numeric means
-      return points
-  except (TypeError, KeyError, AttributeError, ValueError) as error:
-    raise ValueError(f"{json_path}: malformed results ({error})") from None
-  raise ValueError(f"{json_path} is neither bin/evaluate's results ({{\"points\": [...]}}) "
-                   "nor CompressAI's ({\"name\", \"results\": {\"bpp\", \"psnr-rgb\", "
-                   "\"ms-ssim-rgb\"}}).")
-
-
-def curves(points):
-  """{label: [(bpp, psnr, ms_ssim_db), ...] sorted by rate} from result points."""
-  grouped = {}
-  for point in points:
-    mean = point["mean"]
-    grouped.setdefault(point["label"], []).append(
-        (mean["bpp"], mean["psnr"], mean["ms_ssim_db"]))
-  return {label: sorted(values) for label, values in grouped.items()}
-
-
-def _bd(function, anchor, test, metric):
-  column = {"psnr": 1, "ms_ssim_db": 2}[metric]
-  if len(anchor) < 2 or len(test) < 2:
-    return float("nan")
-  if list(anchor) == list(test):
-    return 0.0  # by definition, even where a non-monotonic curve leaves BD undefined
-  with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # the package warns on little overlap; NaN tells instead
-    try:
-      return float(function([p[0] for p in anchor], [p[column] for p in anchor],
-                            [p[0] for p in test], [p[column] for p in test],
-                            method=BD_METHOD, require_matching_points=False))
-    except (ValueError, ZeroDivisionError, AssertionError):  # the package asserts on some
-      return float("nan")                                    # non-monotonic curves
-
-
-def bd_overlap(anchor, test, metric="psnr", kind="rate"):
-  """The share of the two curves' joint range they have in common, on the axis a BD figure
-  integrates over: quality (`metric`) for BD-rate, log rate for BD-quality."""
-  if not anchor or not test:
-    return 0.0
-  axis = (lambda p: p[{"psnr": 1, "ms_ssim_db": 2}[metric]]) if kind == "rate" else (
-      lambda p: math.log10(p[0]))
-  a, t = [axis(p) for p in anchor], [axis(p) for p in test]
-  total = max(max(a), max(t)) - min(min(a), min(t))
-  shared = min(max(a), max(t)) - max(min(a), min(t))
-  return max(shared, 0.0) / total if total > 0 else 1.0
-
-
-def unreliable_mark(overlap):
-  """'†' for a BD figure computed on curves that overlap less than `BD_MIN_OVERLAP`, else ''."""
-  return "†" if overlap < BD_MIN_OVERLAP else ""
-
-
-def bd_rate(anchor, test, metric="psnr"):
-  """Bjøntegaard-delta rate in % of `test` against `anchor` (negative: fewer bits).
-
-  Curves are [(bpp, psnr, ms_ssim_db)]; PCHIP interpolation (bjontegaard package). NaN where
-  BD is undefined: fewer than two points, quality not increasing with rate, no overlap.
-  """
-  import bjontegaard
-  return _bd(bjontegaard.bd_rate, anchor, test, metric)
-
-
-def bd_psnr(anchor, test, metric="psnr"):
-  """Bjøntegaard-delta quality (dB) of `test` against `anchor` (positive: better)."""
-  import bjontegaard
-  return _bd(bjontegaard.bd_psnr, anchor, test, metric)
-
-
-def rd_plot(curve_map, path, title=None, references=None):
-  """Writes bpp-vs-PSNR and bpp-vs-MS-SSIM (dB) side by side; PNG or SVG by extension.
-
-  `references` (e.g. JPEG, WebP) are drawn dashed; where they reach far beyond the other curves'
-  rates, the view is cut at 1.3× the highest of those so that the curves stay apart.
-  """
-  import matplotlib
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt
-  references = references or {}
-  colours = plt.get_cmap("tab20" if len(curve_map) + len(references) > 10 else "tab10").colors
-  styles = [dict(marker="o", linestyle="-")] * len(curve_map)
-  styles += [dict(marker="s", linestyle="--")] * len(references)
-  all_curves = {**curve_map, **references}
-  max_rate = max((p[0] for points in curve_map.values() for p in points), default=0)
-  figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
-  for index, (label, points) in enumerate(all_curves.items()):
-    rates = [p[0] for p in points]
-    for axis, column in zip(axes, (1, 2)):
-      axis.plot(rates, [p[column] for p in points], label=label,
-                color=colours[index % len(colours)], **styles[index])
-  for axis, column, name in zip(axes, (1, 2), ("PSNR (dB, RGB)", "MS-SSIM (dB)")):
-    if references and max_rate:
-      _fit_view(axis, all_curves, column, 1.3 * max_rate)
-    axis.set_xlabel("bits per pixel (actual files)")
-    axis.set_ylabel(name)
-    axis.grid(True, alpha=0.3)
-  axes[0].legend(fontsize=8)
-  if title:
-    figure.suptitle(title)
-  figure.tight_layout()
-  data.make_folder(os.path.dirname(os.path.abspath(path)))
-  figure.savefig(path)
-  plt.close(figure)
-  return path
-
-
-def _fit_view(axis, curve_map, column, rate_limit):
-  """Limits `axis` to rates up to `rate_limit` and the qualities curves reach there."""
-  values = []
-  for points in curve_map.values():
-    rates, qualities = [p[0] for p in points], [p[column] for p in points]
-    values += [q for r, q in zip(rates, qualities) if r <= rate_limit]
-    if rates[0] <= rate_limit < rates[-1]:
-      values.append(float(np.interp(rate_limit, rates, qualities)))
-  if values:
-    margin = 0.05 * (max(values) - min(values)) or 0.5
-    axis.set_xlim(0, rate_limit)
-    axis.set_ylim(min(values) - margin, max(values) + margin)

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 
-from tfquant import data, evaluate, files, models, train, zoo
+from tfquant import data, evaluate, files, models, rd_curves, train, zoo
 from tfquant.train import strategy
 
 CURVE_RATES = 25  # a variable-rate entry's Kodak curve: enough to show it is continuous
@@ -177,7 +177,7 @@ def choose(old, candidates):
   anchor = family_curve(old)
   taken, best = [], 0.0
   for name in sorted(candidates, key=lambda n: old[n]):
-    gain = evaluate.bd_rate(anchor, family_curve(
+    gain = rd_curves.bd_rate(anchor, family_curve(
         dict(old, **{n: candidates[n] for n in taken + [name]})))
     if gain < best:
       taken, best = taken + [name], gain

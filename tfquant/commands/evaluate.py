@@ -109,11 +109,11 @@ def model_specs():
 
 
 def plot(paths):
-  from tfquant import evaluate
-  points = [p for path in paths for p in evaluate.load_points(path)]
-  curves = evaluate.curves(points)
+  from tfquant import rd_curves
+  points = [p for path in paths for p in rd_curves.load_points(path)]
+  curves = rd_curves.curves(points)
   baselines = {p["label"] for p in points if "baseline" in p["settings"]}
-  evaluate.rd_plot({k: v for k, v in curves.items() if k not in baselines}, FLAGS.plot,
+  rd_curves.rd_plot({k: v for k, v in curves.items() if k not in baselines}, FLAGS.plot,
                    references={k: v for k, v in curves.items() if k in baselines})
   anchor_label, anchor = next(iter(curves.items()))
   print(f"{'curve':<28}{'BD-rate PSNR %':>16}{'overlap':>9}{'BD-rate MS-SSIM %':>19}"
@@ -121,11 +121,11 @@ def plot(paths):
   for label, curve in curves.items():
     cells = ""
     for metric in ("psnr", "ms_ssim_db"):
-      overlap = evaluate.bd_overlap(anchor, curve, metric)
-      mark = evaluate.unreliable_mark(overlap) or " "
-      cells += f"{evaluate.bd_rate(anchor, curve, metric):>15.2f}{mark}{overlap:>9.0%}"
+      overlap = rd_curves.bd_overlap(anchor, curve, metric)
+      mark = rd_curves.unreliable_mark(overlap) or " "
+      cells += f"{rd_curves.bd_rate(anchor, curve, metric):>15.2f}{mark}{overlap:>9.0%}"
     print(f"{label:<28}{cells}")
-  print(f"† the curves overlap less than {evaluate.BD_MIN_OVERLAP:.0%}: unreliable.")
+  print(f"† the curves overlap less than {rd_curves.BD_MIN_OVERLAP:.0%}: unreliable.")
   print(f"Plot: {FLAGS.plot}")
 
 
@@ -161,7 +161,7 @@ def main(argv):
     repeated = sorted({m for m in specs if specs.count(m) > 1})
     if repeated:
       raise app.UsageError(f"--model={repeated[0]} is given more than once")
-    from tfquant import data, evaluate
+    from tfquant import data, evaluate, rd_curves
     paths = data.image_paths(FLAGS.images or data.shared_dir("kodak") or data.sample_dir())
     with evaluate.results_file(FLAGS.out, resume=FLAGS.resume) as results:  # before any coding
       for codec in codecs():
@@ -173,7 +173,7 @@ def main(argv):
                                   measured=measured, checkpoint=results.save_unfinished)
         results.add(point)
         report(codec, point, len(measured))
-    compressai = os.path.splitext(FLAGS.out)[0] + evaluate.COMPRESSAI_SUFFIX
+    compressai = os.path.splitext(FLAGS.out)[0] + rd_curves.COMPRESSAI_SUFFIX
     print(f"Wrote {FLAGS.out}, {results.csv_path} and {compressai} (CompressAI's format)")
   except tf.errors.ResourceExhaustedError:
     sys.exit("error: out of memory while coding; use smaller images or more memory.")

@@ -48,12 +48,12 @@ def table(rows):
 
 
 def progress_table(rows):
-  from tfquant import evaluate
+  from tfquant import rd_curves
   return "\n".join([
       f"Kodak, against {rows[0]['reference']}:",
       columns([PROGRESS_HEADER] + [
           (r["family"], r["date"] or "first run", str(r["steps"]), f"{r['cpu_hours']:.1f}",
-           f"{r['bd_rate']:+.1f}% {evaluate.unreliable_mark(r['overlap'])}".rstrip(),
+           f"{r['bd_rate']:+.1f}% {rd_curves.unreliable_mark(r['overlap'])}".rstrip(),
            f"{r['bd_psnr']:+.2f} dB", f"{r['bd_rate_ms_ssim']:+.1f}%") for r in rows]),
       "† the curves overlap too little for a reliable BD-rate (docs/RESULTS.md); steps and "
       "CPU-hours are summed over each family's entries."])

@@ -73,10 +73,10 @@ def kodak_curve(entries):
 
 def references():
   """{label: Kodak curve} of the reference codecs in `references/` (see the module's doc)."""
-  from tfquant import evaluate  # pylint: disable=import-outside-toplevel  (TensorFlow; listing the zoo needs none)
+  from tfquant import rd_curves  # pylint: disable=import-outside-toplevel  (TensorFlow; listing the zoo needs none)
   curves = {}
   for filename in sorted(os.listdir(REFERENCES)):
-    curves.update(evaluate.curves(evaluate.load_points(os.path.join(REFERENCES, filename))))
+    curves.update(rd_curves.curves(rd_curves.load_points(os.path.join(REFERENCES, filename))))
   return curves
 
 
@@ -138,7 +138,7 @@ def progress(family):
 def progress_rows(reference):
   """[{"family", "reference", "date", "steps", "cpu_hours", BD figures}]: `progress` of every
   fixed-rate family against the reference curve whose label has the word `reference`."""
-  from tfquant import evaluate  # pylint: disable=import-outside-toplevel  (as `references`)
+  from tfquant import rd_curves  # pylint: disable=import-outside-toplevel  (as `references`)
   curves = references()
   labels = [label for label in curves if reference.lower() in label.lower().split()]
   if len(labels) != 1:
@@ -150,10 +150,10 @@ def progress_rows(reference):
     for stage in progress(family):
       curve = stage.pop("curve")
       rows.append(dict(family=family, reference=labels[0], **stage,
-                       bd_rate=evaluate.bd_rate(anchor, curve),
-                       overlap=evaluate.bd_overlap(anchor, curve),
-                       bd_psnr=evaluate.bd_psnr(anchor, curve),
-                       bd_rate_ms_ssim=evaluate.bd_rate(anchor, curve, "ms_ssim_db")))
+                       bd_rate=rd_curves.bd_rate(anchor, curve),
+                       overlap=rd_curves.bd_overlap(anchor, curve),
+                       bd_psnr=rd_curves.bd_psnr(anchor, curve),
+                       bd_rate_ms_ssim=rd_curves.bd_rate(anchor, curve, "ms_ssim_db")))
   return rows
 
 
