@@ -176,7 +176,8 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
     if self.variable_rate:  # λ·D + R per example
       per_image = [tf.reduce_sum(b, axis=tf.range(1, tf.rank(b))) for b in bits.values()]
       rate = tf.add_n(per_image) / tf.cast(shape[1] * shape[2], tf.float32)
-      result["loss"] = tf.reduce_mean(lmbda * self._distortion_per_image(x, x_hat) + rate)
+      result["loss_per_image"] = lmbda * self._distortion_per_image(x, x_hat) + rate
+      result["loss"] = tf.reduce_mean(result["loss_per_image"])
     else:
       result["loss"] = self.lmbda * distortion + result["bpp"]
     result["x_hat"] = x_hat

@@ -99,7 +99,8 @@ class Trainer:
       variables = [v for v in self.model.trainable_variables
                    if not (freeze_encoder and v.ref() in self.encoder_variables)]
       self._steps[freeze_encoder] = step.distributed_step(
-          self.model, self.optimizer, self.strategy, variables, self.config.training_lmbdas)
+          self.model, self.optimizer, self.strategy, variables, self.config.training_lmbdas,
+          self.config.lmbda_weighting)
     return self._steps[freeze_encoder]
 
   def _stop_message(self, nonfinite, at_step):
