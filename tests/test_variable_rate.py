@@ -90,24 +90,26 @@ def test_loss_is_lambda_times_distortion_plus_rate_per_example(model):
                                rtol=1e-5)
 
 
-def test_balanced_weighting_keeps_the_loss_and_divides_each_examples_gradient_by_it(model):
+def test_lambda_balance_keeps_the_loss_and_divides_each_examples_gradient_by_its_loss(model):
   image = tf.constant(np.stack([sample_image(64, 64), sample_image(64, 64, index=1)]),
                       tf.float32) / 255.0
   lmbdas = tf.constant([RANGE[0], RANGE[1]])
   variables = model.synthesis.trainable_variables
 
-  def gradients(x, lmbda, weighting="sum"):
+  def gradients(x, lmbda, balance=0.0):
     with tf.GradientTape() as tape:
       result = model(x, training=False, lmbda=lmbda)
-      value = train_step.objective(result, weighting)
+      value = train_step.objective(result, balance)
     return float(value), float(result["loss"]), tape.gradient(value, variables)
 
   alone = [gradients(image[i:i + 1], lmbdas[i:i + 1]) for i in range(2)]
   mean = np.mean([loss for loss, _, _ in alone])
   assert alone[1][0] > 2 * alone[0][0]  # the high λ's loss is the larger
-  for weighting, weights in (("sum", [0.5, 0.5]),
-                             ("balanced", [mean / (2 * loss) for loss, _, _ in alone])):
-    value, loss, grads = gradients(image, lmbdas, weighting)
+  weighted = lambda p: [(mean / loss)**p for loss, _, _ in alone]
+  for balance in (0.0, 0.5, 1.0):  # weights (mean / loss)^balance, scaled to keep the loss
+    scale = mean / np.mean([w * loss for w, (loss, _, _) in zip(weighted(balance), alone)])
+    weights = [scale * w / 2 for w in weighted(balance)]
+    value, loss, grads = gradients(image, lmbdas, balance)
     assert value == pytest.approx(loss, rel=1e-6) and loss == pytest.approx(mean, rel=1e-5)
     for index, grad in enumerate(grads):
       expected = sum(w * g[2][index] for w, g in zip(weights, alone))
@@ -168,7 +170,7 @@ def test_training_a_variable_rate_run_resumes_and_starts_from_a_fixed_rate_one(t
       common, steps=5, train_dir=str(tmp_path / "fixed"))), progress=False)
   config = train.resolve_config(overrides=dict(
       common, steps=5, lmbda=RANGE[0], lmbda_max=RANGE[1], train_dir=str(tmp_path / "vr"),
-      init_from=str(tmp_path / "fixed"), lmbda_weighting="balanced"))
+      init_from=str(tmp_path / "fixed"), lmbda_balance=0.5))
   first = train.Trainer(config)
   first.restore()
   np.testing.assert_array_equal(first.model.synthesis.variables[0].numpy(),
@@ -189,9 +191,9 @@ def test_training_a_variable_rate_run_resumes_and_starts_from_a_fixed_rate_one(t
     with pytest.raises(ValueError, match=problem):
       train.resolve_config(overrides=dict(common, lmbda=RANGE[0], lmbda_max=RANGE[1],
                                           lmbda_list=listed, train_dir=str(tmp_path / "bad")))
-  for weighting, problem in (("even", "not one of"), ("balanced", "needs --lambda_max")):
+  for balance, problem in ((1.5, r"within \[0, 1\]"), (0.5, "needs --lambda_max")):
     with pytest.raises(ValueError, match=problem):
-      train.resolve_config(overrides=dict(common, lmbda_weighting=weighting,
+      train.resolve_config(overrides=dict(common, lmbda_balance=balance,
                                           train_dir=str(tmp_path / "bad")))
   with pytest.raises(ValueError, match="needs a variable-rate model"):
     train.resolve_config(overrides=dict(common, lmbda_list="0.004,0.02",

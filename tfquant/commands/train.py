@@ -34,10 +34,10 @@ HELP = {
                  "example, each coded at its own quantization step",
     "lmbda_list": "a variable-rate model trained at these λ only (comma-separated, within "
                   "[--lambda, --lambda_max]), drawn uniformly per example",
-    "lmbda_weighting": f"a variable-rate batch's examples: {', '.join(train.LMBDA_WEIGHTINGS)} "
-                       "(sum: their λ·D + R as they are, the high λ's larger losses weigh "
-                       "more; balanced: each by the batch's mean loss over its own, a "
-                       "relative gain alike at every λ)",
+    "lmbda_balance": "a variable-rate batch's examples each weighted by (the batch's mean loss "
+                     "over their own)^this: 0 adds their λ·D + R as they are (the high λ's "
+                     "larger losses weigh more), 1 makes a relative gain count alike at every "
+                     "λ",
     "distortion": "mse or ms-ssim; default: the model's (mse)",
     "context": "minnen2018 / cheng2020 context model: none, serial or checkerboard",
     "strategy": f"tf.distribute strategy: {', '.join(train.STRATEGIES)}",
@@ -78,7 +78,7 @@ HELP = {
 }
 # TrainConfig's field (λ is a Python keyword): the flag
 FLAG_NAMES = {"lmbda": "lambda", "lmbda_max": "lambda_max", "lmbda_list": "lambda_list",
-              "lmbda_weighting": "lambda_weighting"}
+              "lmbda_balance": "lambda_balance"}
 _DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}
 for _field in dataclasses.fields(train.TrainConfig):
   if _field.type in _DEFINE:

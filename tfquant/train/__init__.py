@@ -27,7 +27,7 @@ import contextlib
 import os
 
 from tfquant import data
-from tfquant.train.config import (LMBDA_WEIGHTINGS, PRECISIONS, STRATEGIES, TrainConfig,
+from tfquant.train.config import (PRECISIONS, STRATEGIES, TrainConfig,
                                   config_overrides_as_set, load_config_file,
                                   load_python_config, resolve_config)
 from tfquant.train.loop import Trainer, make_dataset
@@ -58,7 +58,7 @@ def train(config, dataset_fn=None, progress=True):
   return trainer
 
 
-__all__ = ["CONFIG_FILE", "LMBDA_WEIGHTINGS", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer",
+__all__ = ["CONFIG_FILE", "PRECISIONS", "STRATEGIES", "TrainConfig", "Trainer",
            "config_overrides_as_set", "fit",
            "initial_checkpoint", "is_chief", "load_config_file", "load_model",
            "load_python_config", "lock", "make_dataset", "make_strategy", "make_train_step",

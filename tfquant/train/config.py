@@ -13,11 +13,6 @@ from tfquant.train.run_dir import initial_checkpoint
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
-# How a variable-rate batch's examples, each at its own λ, add up: "sum", their λ·D + R as they
-# are (the high λ's larger losses weigh more); "balanced", each weighted by the batch's mean
-# loss over its own, so that a relative gain counts alike at every λ, as it does for the
-# optimizer of a fixed-rate model.
-LMBDA_WEIGHTINGS = ("sum", "balanced")
 
 
 @dataclasses.dataclass
@@ -32,7 +27,11 @@ class TrainConfig:
   lmbda: float = 0.01
   lmbda_max: float = None  # a variable-rate model over λ ∈ [lmbda, lmbda_max]
   lmbda_list: str = None  # "λ1,λ2,…" in that range: trained at these, not log-uniformly
-  lmbda_weighting: str = "sum"  # a variable-rate model's examples: LMBDA_WEIGHTINGS
+  # A variable-rate batch's examples, each at its own λ, weighted by (the batch's mean loss
+  # over their own)^lmbda_balance: 0 adds their λ·D + R as they are, where the high λ's larger
+  # losses weigh more; 1 makes a relative gain count alike at every λ, as it does for the
+  # optimizer of a fixed-rate model.
+  lmbda_balance: float = 0.0
   num_filters: int = 128
   latent_filters: int = None
   context: str = None  # minnen2018 / cheng2020: "none", "serial" or "checkerboard"
@@ -103,11 +102,10 @@ class TrainConfig:
                       f"(--lambda={self.lmbda})")
     if self.lmbda_list is not None:
       problems.extend(self._lmbda_list_problems())
-    if self.lmbda_weighting not in LMBDA_WEIGHTINGS:
-      problems.append(f"--lambda_weighting={self.lmbda_weighting!r} is not one of "
-                      f"{LMBDA_WEIGHTINGS}")
-    elif self.lmbda_weighting != "sum" and self.lmbda_max is None:
-      problems.append("--lambda_weighting weighs a variable-rate model's λ: it needs "
+    if not 0 <= self.lmbda_balance <= 1:
+      problems.append(f"--lambda_balance must be within [0, 1], got {self.lmbda_balance}")
+    elif self.lmbda_balance and self.lmbda_max is None:
+      problems.append("--lambda_balance weighs a variable-rate model's λ: it needs "
                       "--lambda_max")
     for field in ("lr_decay_fraction", "sga_decay_start_fraction", "sth_switch_fraction"):
       value = getattr(self, field)

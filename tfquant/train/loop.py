@@ -100,7 +100,7 @@ class Trainer:
                    if not (freeze_encoder and v.ref() in self.encoder_variables)]
       self._steps[freeze_encoder] = step.distributed_step(
           self.model, self.optimizer, self.strategy, variables, self.config.training_lmbdas,
-          self.config.lmbda_weighting)
+          self.config.lmbda_balance)
     return self._steps[freeze_encoder]
 
   def _stop_message(self, nonfinite, at_step):

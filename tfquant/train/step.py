@@ -4,10 +4,10 @@ updates on every replica, and a single-device one for quick experiments and benc
 import tensorflow as tf
 
 
-def distributed_step(model, optimizer, strategy, variables, lmbdas=None, lmbda_weighting="sum"):
+def distributed_step(model, optimizer, strategy, variables, lmbdas=None, lmbda_balance=0.0):
   """A compiled step over `strategy`'s replicas that trains `variables` (a variable-rate model
   at λ drawn per example from `lmbdas`, or by default log-uniformly over its range, its
-  examples' losses added up as `lmbda_weighting` says: `config.LMBDA_WEIGHTINGS`).
+  examples weighted as `lmbda_balance` says: `objective`).
 
   It takes the distributed iterator and returns the replica-mean metrics (loss, bpp, mse)
   and [loss finite, gradients finite] on every replica. A step that is not finite is skipped
@@ -23,7 +23,7 @@ def distributed_step(model, optimizer, strategy, variables, lmbdas=None, lmbda_w
       lmbda = tf.gather(lmbdas, tf.random.uniform([tf.shape(x)[0]], 0, len(lmbdas), tf.int32))
     with tf.GradientTape() as tape:
       result = model(x, training=True, step=optimizer.iterations, lmbda=lmbda)
-      loss = objective(result, lmbda_weighting) / strategy.num_replicas_in_sync
+      loss = objective(result, lmbda_balance) / strategy.num_replicas_in_sync
       loss = optimizer.get_scaled_loss(loss) if scaled else loss
     grads = tape.gradient(loss, variables)
     grads = optimizer.get_unscaled_gradients(grads) if scaled else grads
@@ -50,14 +50,16 @@ def distributed_step(model, optimizer, strategy, variables, lmbdas=None, lmbda_w
   return step
 
 
-def objective(result, lmbda_weighting="sum"):
-  """What a step minimizes of a model's `result`: its loss, of the same value in every
-  weighting; "balanced" divides each example's gradient by its own loss (over the batch's
-  mean), which a variable-rate model's result holds per example."""
-  if lmbda_weighting == "sum":
+def objective(result, lmbda_balance=0.0):
+  """What a step minimizes of a model's `result`: its loss, of the same value at every
+  `lmbda_balance`, with each example's gradient (a variable-rate model's result holds its
+  loss per example) weighted by (the batch's mean loss / its own)^lmbda_balance."""
+  if not lmbda_balance:
     return result["loss"]
   per_image = result["loss_per_image"]
-  return tf.reduce_mean(tf.stop_gradient(result["loss"] / per_image) * per_image)
+  weights = tf.stop_gradient((result["loss"] / per_image) ** lmbda_balance)
+  weights *= tf.stop_gradient(result["loss"] / tf.reduce_mean(weights * per_image))
+  return tf.reduce_mean(weights * per_image)
 
 
 def make_train_step(model, optimizer):
