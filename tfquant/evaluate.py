@@ -181,7 +181,8 @@ def measure(codec, image, estimate=False):
   decode_seconds = time.perf_counter() - start
   quality = ms_ssim(image, reconstruction)
   row = {"bytes": len(payload), "bpp": 8 * len(payload) / pixels,
-         "psnr": psnr(image, reconstruction), "ms_ssim": quality, "ms_ssim_db": rd_curves.to_db(quality),
+         "psnr": psnr(image, reconstruction), "ms_ssim": quality,
+         "ms_ssim_db": rd_curves.to_db(quality),
          "encode_seconds": encode_seconds, "decode_seconds": decode_seconds}
   if estimate:
     row["estimated_bpp"] = codec.estimated_bpp(image)

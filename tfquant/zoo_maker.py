@@ -250,7 +250,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   if replace:
     for name in taken:
       _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images))
-  report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain, "min_gain": min_gain,
+  report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain,
+            "min_gain": min_gain,
             "replaced": taken if replace else [],
             "entries": {name: {"old": old[name], "candidate": candidates.get(name)}
                         for name in names}}

@@ -10,12 +10,13 @@ Kodak (real files) and its model, configuration, steps, training time and figure
 to tfquant/zoo/<name>.
 
 --continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...; --only:
-those at these λ, the family judged whole) one chunk further from its shipped weights (a fresh optimizer at --lr, dropped ×0.1 from
---lr_decay_fraction; the entry's other settings unless --patch_size, --batch_size,
---random_downscale or --precision are given), evaluates each on Kodak with real files and
-replaces the entries whose candidates lower the family's BD-rate, if together they lower it
-by at least --min_gain percent. --continue=NAME of a variable-rate entry (balle2018-vr-span-mse)
-does the same for that one model, judged by its whole curve. A killed run resumes with the
+those at these λ, the family judged whole) one chunk further from its shipped weights (a
+fresh optimizer at --lr, dropped ×0.1 from --lr_decay_fraction; the entry's other settings
+unless --patch_size, --batch_size, --random_downscale or --precision are given), evaluates
+each on Kodak with real files and replaces the entries whose candidates lower the family's
+BD-rate, if together they lower it by at least --min_gain percent.
+--continue=NAME of a variable-rate entry (balle2018-vr-span-mse) does the same for that one
+model, judged by its whole curve. A killed run resumes with the
 same command; each entry's card keeps the history of its chunks.
 """
 
