@@ -26,6 +26,35 @@ def test_bd_rate_of_identical_and_cheaper_curves():
   assert np.isnan(rd_curves.bd_rate(short_anchor, short_test, "ms_ssim_db"))
 
 
+def test_linear_bd_rate_never_charges_a_curve_for_points_that_beat_the_anchor():
+  anchor = [(0.2, 28.0, 10.0), (0.4, 31.0, 13.0), (0.8, 34.0, 16.0), (1.6, 37.0, 19.0)]
+  cheaper = [(0.9 * r, p, m) for r, p, m in anchor]
+  assert rd_curves.bd_rate(anchor, cheaper, method="linear") == pytest.approx(-10.0)
+  assert rd_curves.bd_rate(anchor, anchor, method="linear") == 0.0
+  # Log rate linear in PSNR: the mean of the gaps over the shared range [29, 34] dB.
+  shifted = [(0.3, 29.0, 10.0), (0.8, 34.0, 16.0)]
+  log_anchor = np.interp([29.0, 31.0, 34.0], [28.0, 31.0, 34.0], np.log([0.2, 0.4, 0.8]))
+  log_test = np.interp([29.0, 31.0, 34.0], [29.0, 34.0], np.log([0.3, 0.8]))
+  gap = np.trapz(log_test - log_anchor, [29.0, 31.0, 34.0]) / 5.0
+  assert rd_curves.bd_rate(anchor, shifted, method="linear") == pytest.approx(
+      100 * np.expm1(gap))
+  rng = np.random.RandomState(0)
+  for _ in range(50):  # each point moved to fewer bits or more PSNR: never a positive BD-rate
+    better = [(r * rng.uniform(0.8, 1.0), p + rng.uniform(0.0, 0.5), m) for r, p, m in anchor]
+    assert rd_curves.bd_rate(anchor, better, method="linear") <= 1e-9
+  assert np.isnan(rd_curves.bd_rate(anchor, [(0.2, 28.0, 10.0), (0.4, 27.0, 9.0)],
+                                    method="linear"))
+  assert np.isnan(rd_curves.bd_rate(anchor, [(2.0, 38.0, 20.0), (3.0, 40.0, 22.0)],
+                                    method="linear"))
+
+
+def test_pareto_front_keeps_the_points_nothing_beats():
+  curve = [(0.5, 30.0, 15.5), (0.2, 28.0, 11.7), (0.43, 30.1, 15.1), (0.3, 27.0, 11.0)]
+  assert rd_curves.pareto_front(curve) == [(0.2, 28.0, 11.7), (0.43, 30.1, 15.1)]
+  assert rd_curves.pareto_front(curve, "ms_ssim_db") == [(0.2, 28.0, 11.7),
+                                                         (0.43, 30.1, 15.1), (0.5, 30.0, 15.5)]
+
+
 def test_bd_rate_of_a_flattening_three_point_curve_stays_plausible():
   # grid_mini's AUN-Q/AUN-Q and AUN-Q/STE-Q: the test curve needs 32% fewer bits at the low end of
   # the overlap and 6% more at the top; Akima overshot to -94%, a cubic spline to -99%.

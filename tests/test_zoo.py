@@ -29,6 +29,23 @@ def test_a_family_gains_only_with_candidates_that_lower_its_bd_rate():
       ["vr"], pytest.approx(-5.0))
 
 
+def test_a_family_with_a_saturating_top_takes_every_candidate_above_its_curve():
+  # Cheng20's chunk 7 (Kodak): each candidate beats its entry, yet under PCHIP the top one
+  # alone raises the BD-rate (+0.7%) and the third makes the old top a dominated point.
+  old = {"a": [(0.2087, 28.015, 11.7)], "b": [(0.3358, 29.278, 13.8)],
+         "c": [(0.4280, 29.936, 15.0)], "d": [(0.5183, 29.958, 15.5)]}
+  new = {"a": [(0.2044, 28.017, 11.7)], "b": [(0.3336, 29.326, 13.9)],
+         "c": [(0.4260, 29.985, 15.1)], "d": [(0.5185, 30.132, 15.7)]}
+  curve = zoo_maker.family_curve
+  assert rd_curves.bd_rate(curve(old), curve(dict(old, d=new["d"]))) > 0.5
+  taken, gain = zoo_maker.choose(old, new)
+  assert taken == ["a", "b", "c", "d"] and gain == pytest.approx(-2.39, abs=0.01)
+  # The top alone: no BD figure reaches above the old top, so it is taken as a tie...
+  assert zoo_maker.choose(dict(new, d=old["d"]), {"d": new["d"]}) == (["d"], 0.0)
+  # ...but not a tie below the curve.
+  assert zoo_maker.choose(old, {"d": [(0.5185, 29.95, 15.5)]}) == ([], 0.0)
+
+
 def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
   """make-zoo --continue: candidates trained from the shipped weights, judged on (here) the
   sample images, written over their entries with the chunk in their cards' history; an entry

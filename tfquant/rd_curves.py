@@ -7,6 +7,7 @@ curve is the points that share a label, [(bpp, psnr, ms_ssim_db)] in rate order.
 """
 
 import csv
+import functools
 import io
 import json
 import math
@@ -127,8 +128,7 @@ def _bd(function, anchor, test, metric):
     warnings.simplefilter("ignore")  # the package warns on little overlap; NaN tells instead
     try:
       return float(function([p[0] for p in anchor], [p[column] for p in anchor],
-                            [p[0] for p in test], [p[column] for p in test],
-                            method=BD_METHOD, require_matching_points=False))
+                            [p[0] for p in test], [p[column] for p in test]))
     except (ValueError, ZeroDivisionError, AssertionError):  # the package asserts on some
       return float("nan")                                    # non-monotonic curves
 
@@ -151,20 +151,57 @@ def unreliable_mark(overlap):
   return "†" if overlap < BD_MIN_OVERLAP else ""
 
 
-def bd_rate(anchor, test, metric="psnr"):
+def bd_rate(anchor, test, metric="psnr", method=BD_METHOD):
   """Bjøntegaard-delta rate in % of `test` against `anchor` (negative: fewer bits).
 
-  Curves are [(bpp, psnr, ms_ssim_db)]; PCHIP interpolation (bjontegaard package). NaN where
-  BD is undefined: fewer than two points, quality not increasing with rate, no overlap.
+  Curves are [(bpp, psnr, ms_ssim_db)]; PCHIP interpolation (bjontegaard package), or
+  `method="linear"`: log rate linear in quality between points, under which a curve whose
+  every point is matched by one at no more bits and no less quality never costs more. PCHIP
+  reads each point's slope from its neighbours, so moving a point up can raise the rate of the
+  interval below it: a saturating top bends the anchor's interpolant flat. NaN where BD is
+  undefined: fewer than two points, quality not increasing with rate, no overlap.
   """
-  import bjontegaard
-  return _bd(bjontegaard.bd_rate, anchor, test, metric)
+  if method == "linear":
+    return _bd(_linear_bd_rate, anchor, test, metric)
+  return _bd(_bjontegaard("bd_rate", method), anchor, test, metric)
+
+
+def _linear_bd_rate(anchor_rate, anchor_quality, test_rate, test_quality):
+  curves = [(np.asarray(quality, float), np.log(rate)) for rate, quality in
+            ((anchor_rate, anchor_quality), (test_rate, test_quality))]
+  if any(np.any(np.diff(quality) <= 0) for quality, _ in curves):
+    raise ValueError("quality does not increase with rate")
+  low = max(quality[0] for quality, _ in curves)
+  high = min(quality[-1] for quality, _ in curves)
+  if high <= low:
+    raise ValueError("the curves do not overlap")
+  # Both interpolants bend only at their points: the trapezoid rule on all of them is exact.
+  grid = np.unique(np.clip(np.concatenate([quality for quality, _ in curves]), low, high))
+  (anchor_q, anchor_log), (test_q, test_log) = curves
+  gap = np.interp(grid, test_q, test_log) - np.interp(grid, anchor_q, anchor_log)
+  return float(np.expm1(np.trapz(gap, grid) / (high - low)) * 100)
+
+
+def pareto_front(curve, metric="psnr"):
+  """The points of `curve` that no other point matches at no more bits and more quality: the
+  rates and qualities a family of models can reach, in rate order."""
+  column = {"psnr": 1, "ms_ssim_db": 2}[metric]
+  front = []
+  for point in sorted(curve, key=lambda point: (point[0], -point[column])):
+    if not front or point[column] > front[-1][column]:
+      front.append(point)
+  return front
 
 
 def bd_psnr(anchor, test, metric="psnr"):
   """Bjøntegaard-delta quality (dB) of `test` against `anchor` (positive: better)."""
+  return _bd(_bjontegaard("bd_psnr", BD_METHOD), anchor, test, metric)
+
+
+def _bjontegaard(figure, method):
   import bjontegaard
-  return _bd(bjontegaard.bd_psnr, anchor, test, metric)
+  return functools.partial(getattr(bjontegaard, figure), method=method,
+                           require_matching_points=False)
 
 
 def rd_plot(curve_map, path, title=None, references=None):

@@ -11,6 +11,7 @@ entry.
 import dataclasses
 import datetime
 import json
+import math
 import os
 import shutil
 import time
@@ -167,21 +168,39 @@ def family_entries(family):
   return sorted(names, key=lambda name: zoo.card(name)["config"]["lmbda"])
 
 
+def family_curve(entries):
+  """The points of a family's entries ({name: [(bpp, psnr, ms_ssim_db)]}), in rate order."""
+  return sorted(point for points in entries.values() for point in points)
+
+
 def choose(old, candidates):
   """Which candidates replace their entries: greedily (in rate order) each that lowers the
-  family's BD-rate against its old curve. `old` and `candidates` are {name: [(bpp, psnr,
+  family's BD-rate against its old curve, or leaves it as it is and lies above that curve (a
+  gain beyond the old curve's ends, where no BD figure reaches).
+
+  The judge reads what a family can reach, its Pareto front (an entry another one beats on
+  both axes is no point of it), with log rate linear between points: a candidate that beats
+  its entry then never counts against the family, where PCHIP, bent flat by a saturating top,
+  can (docs/RESULTS.md, "chunk 7"). `old` and `candidates` are {name: [(bpp, psnr,
   ms_ssim_db)]}, each entry's points (`zoo.kodak_points`); returns (the names taken, the
   family's BD-rate in % with them)."""
-  def family_curve(entries):
-    return sorted(point for points in entries.values() for point in points)
-  anchor = family_curve(old)
+  def reach(entries):
+    return rd_curves.pareto_front(family_curve(entries))
+  anchor = reach(old)
   taken, best = [], 0.0
   for name in sorted(candidates, key=lambda n: old[n]):
-    gain = rd_curves.bd_rate(anchor, family_curve(
-        dict(old, **{n: candidates[n] for n in taken + [name]})))
-    if gain < best:
-      taken, best = taken + [name], gain
+    gain = rd_curves.bd_rate(anchor, reach(dict(old, **{n: candidates[n]
+                                                       for n in taken + [name]})),
+                             method="linear")
+    if gain < best or (gain <= best + 1e-9 and _above(candidates[name], family_curve(old))):
+      taken, best = taken + [name], min(gain, best)
   return taken, best
+
+
+def _above(points, curve):
+  """Whether each point has more PSNR than any point of `curve` at no more bits."""
+  return all(psnr > max((q for b, q, _ in curve if b <= bpp), default=-math.inf)
+             for bpp, psnr, _ in points)
 
 
 def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, only=None):
@@ -195,7 +214,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   `work_dir`/report.json)."""
   _restore_retired_entries()
   names = family_entries(family)
-  lambdas = {name: zoo.card(name)["config"]["lmbda"] for name in names}
+  cards = {name: zoo.card(name) for name in names}
+  lambdas = {name: card["config"]["lmbda"] for name, card in cards.items()}
   if only and zoo.variable_rate(names[0]):
     raise ValueError(f"{family} is one variable-rate model: it has no entries to pick by λ")
   unknown = sorted(set(only) - set(lambdas.values())) if only else ()
@@ -210,8 +230,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
                             "../shared/data/kodak (the family's judge)")
   images = data.image_paths(kodak)
   old, candidates, runs = {}, {}, {}
-  for name in names:
-    card = zoo.card(name)
+  for name, card in cards.items():
     old[name] = zoo.kodak_points(card)
     if only and lambdas[name] not in only:
       continue
@@ -250,8 +269,10 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   if replace:
     for name in taken:
       _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images))
+  pchip = rd_curves.bd_rate(family_curve(old), family_curve(
+      dict(old, **{name: candidates[name] for name in taken})))
   report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain,
-            "min_gain": min_gain,
+            "bd_rate_pchip": None if math.isnan(pchip) else pchip, "min_gain": min_gain,
             "replaced": taken if replace else [],
             "entries": {name: {"old": old[name], "candidate": candidates.get(name)}
                         for name in names}}
@@ -260,8 +281,8 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   verdict = (f"replaced {', '.join(taken)}" if replace else
              f"kept the zoo as it is (a gain under {min_gain}% is not worth a new entry "
              f"in every clone's history)")
-  print(f"{family}: BD-rate {gain:+.2f}% against the shipped family with "
-        f"{len(taken)} of {len(candidates)} candidates; {verdict}", flush=True)
+  print(f"{family}: BD-rate {gain:+.2f}% (PCHIP: {pchip:+.2f}%) against the shipped family "
+        f"with {len(taken)} of {len(candidates)} candidates; {verdict}", flush=True)
   return report
 
 

@@ -14,7 +14,10 @@ those at these λ, the family judged whole) one chunk further from its shipped w
 fresh optimizer at --lr, dropped ×0.1 from --lr_decay_fraction; the entry's other settings
 unless --patch_size, --batch_size, --random_downscale or --precision are given), evaluates
 each on Kodak with real files and replaces the entries whose candidates lower the family's
-BD-rate, if together they lower it by at least --min_gain percent.
+BD-rate (or lie above its curve where no BD figure reaches: beyond its ends), if together
+they lower it by at least --min_gain percent. The judge's BD-rate is read on what the family
+reaches (its Pareto front), log rate linear in PSNR between points, so that a candidate that
+beats its entry never counts against it.
 --continue=NAME of a variable-rate entry (balle2018-vr-span-mse) does the same for that one
 model, judged by its whole curve. A killed run resumes with the
 same command; each entry's card keeps the history of its chunks.
