@@ -267,8 +267,10 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   taken, gain = choose(old, candidates)
   replace = gain <= -min_gain
   if replace:
+    judged = datetime.datetime.now().isoformat()  # names this chunk in every card
     for name in taken:
-      _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images))
+      _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images),
+               judged)
   pchip = rd_curves.bd_rate(family_curve(old), family_curve(
       dict(old, **{name: candidates[name] for name in taken})))
   report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain,
@@ -293,13 +295,14 @@ def weights_description(history):
   return f"float16 convolutions (trained in {', then '.join(precisions)})"
 
 
-def _replace(name, run, candidate, kodak_images):
-  """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained."""
+def _replace(name, run, candidate, kodak_images, judged):
+  """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained (the
+  chunk of every entry replaced when the family was `judged`, an ISO time)."""
   card = zoo.card(name)
   config, figures = _card_config(run["config"]), zoo.kodak_figures(run)
   history = zoo.lineage(card) + [{
       "steps": run["steps"], "training_seconds": round(run["seconds"]),
-      "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(), "config": config,
+      "cpus": os.cpu_count(), "date": judged[:10], "judged": judged, "config": config,
       **figures}]
   card.update(steps=run["steps"], training_seconds=round(run["seconds"]), config=config,
               kodak_images=kodak_images, history=history, **figures,

@@ -93,10 +93,14 @@ def lineage(entry):
 
 def _chunk_keys(history):
   """What the entries one `make-zoo --continue` run replaced have in common, for each chunk of
-  `history` after its first: the run's date and settings, and how many chunks of that date and
-  settings came before it (one recipe run twice in a day is two chunks)."""
+  `history` after its first: the date and time its family was judged, or in a chunk written
+  before they were recorded (2026-12-06), the run's date and settings, and how many chunks of
+  that date and settings came before it (one recipe run twice in a day is two chunks)."""
   keys, seen = [], {}
   for chunk in history[1:]:
+    if "judged" in chunk:
+      keys.append((chunk["date"], chunk["judged"]))
+      continue
     config = chunk["config"]
     key = (chunk.get("date", ""), chunk["steps"], config.get("patch_size"),
            config.get("batch_size"), config.get("random_downscale"), config.get("lr"),
