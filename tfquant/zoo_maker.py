@@ -186,13 +186,14 @@ def choose(old, candidates):
   family's BD-rate in % with them)."""
   def reach(entries):
     return rd_curves.pareto_front(family_curve(entries))
-  anchor = reach(old)
+  old_curve = family_curve(old)
+  anchor = rd_curves.pareto_front(old_curve)
   taken, best = [], 0.0
   for name in sorted(candidates, key=lambda n: old[n]):
     gain = rd_curves.bd_rate(anchor, reach(dict(old, **{n: candidates[n]
                                                        for n in taken + [name]})),
                              method="linear")
-    if gain < best or (gain <= best + 1e-9 and _above(candidates[name], family_curve(old))):
+    if gain < best or (gain <= best + 1e-9 and _above(candidates[name], old_curve)):
       taken, best = taken + [name], min(gain, best)
   return taken, best
 
