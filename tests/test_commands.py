@@ -27,6 +27,24 @@ def test_a_sample_of_the_sweep_ends_as_each_case_says(tmp_path):
   assert not (tmp_path / "run").exists()  # refused before the run directory was touched
 
 
+def test_a_ctrl_c_that_pybind11_wrapped_ends_as_an_interrupt(tmp_path):
+  """A Ctrl-C during a C++ callback into Python (a step being traced) arrives as pybind11's
+  RuntimeError("KeyboardInterrupt: ...At: frames"): status 130 and "interrupted", as any
+  Ctrl-C; another RuntimeError stays an error of status 1."""
+  script = tmp_path / "command.py"
+  script.write_text(
+      '"""A command."""\nimport sys\nfrom tfquant import commands\n'
+      'def main(argv):\n'
+      '  raise RuntimeError(sys.stdin.read())\n'
+      'commands.run(main, errors=(RuntimeError,))\n')
+  for message, status, line in [
+      ("KeyboardInterrupt: \n\nAt:\n  loop.py(124): fit\n", 130, "error: interrupted"),
+      ("step failed", 1, "error: step failed")]:
+    done = subprocess.run([sys.executable, str(script)], input=message, capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert (done.returncode, done.stderr.strip().splitlines()) == (status, [line])
+
+
 def test_help_lists_the_commands_and_a_closed_pipe_is_no_error(tmp_path):
   listing = subprocess.run([sys.executable, "-m", "tfquant", "--help"], capture_output=True,
                            text=True, timeout=120)

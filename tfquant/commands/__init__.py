@@ -111,6 +111,13 @@ def _quiet_broken_pipe():
   sys.exit(0)
 
 
+def _interrupt_in_a_callback(error):
+  """A Ctrl-C that lands while TensorFlow's C++ is calling back into Python (tracing a
+  training step) reaches us through pybind11 as a `RuntimeError` whose message is
+  "KeyboardInterrupt: ..." followed by the frames."""
+  return "KeyboardInterrupt" in str(error).split("\n", 1)[0]
+
+
 def run(main, errors=(ValueError, OSError), arguments=False):
   """`app.run(main)`, but a bad flag, a flag given twice or `app.UsageError` is one `error:`
   line and exit status 2 (absl would print every flag first, or keep the last value), and
@@ -156,7 +163,11 @@ def run(main, errors=(ValueError, OSError), arguments=False):
       _fail(str(error) or "interrupted", 130)
     except BrokenPipeError:
       raise
-    except errors as error:
+    except Exception as error:
+      if _interrupt_in_a_callback(error):
+        _fail("interrupted", 130)
+      if not isinstance(error, errors):
+        raise
       if isinstance(error, OSError) and error.strerror:  # not "[Errno 2] ...: 'path'"
         error = f"{error.filename}: {error.strerror}" if error.filename else error.strerror
       _fail(error, 1)
