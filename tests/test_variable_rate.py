@@ -20,7 +20,8 @@ from tests.helpers import hard_forward, sample_image, tiny
 
 SAMPLES = os.path.join(data.sample_dir(), "*.png")
 RANGE = (0.002, 0.05)
-CASES = [("balle2017", {}), ("balle2018", {}), ("minnen2018", {"context": "checkerboard"}),
+CASES = [("balle2017", {}), ("balle2018", {"rate_gains": True}),
+         ("minnen2018", {"context": "checkerboard"}),
          ("cheng2020", {"context": "serial"})]
 
 
@@ -69,6 +70,37 @@ def test_the_step_is_learned_at_anchors_and_interpolated_in_log_lambda():
     assert step.code(float(step.lmbda(code))) == code
   with pytest.raises(ValueError, match="outside this model's range"):
     step.code(0.06)
+
+
+def test_rate_gains_start_at_one_and_make_the_transforms_depend_on_lambda():
+  """Gains between the transforms' layers: a variable-rate model copied into a rate-gained one
+  computes as before; once the gains move, each λ gets its own transforms, in training and in
+  the files alike; a fixed-rate model has none to take."""
+  tf.random.set_seed(0)
+  plain = models.create("balle2018", lmbda=list(RANGE), **tiny("balle2018"))
+  gained = models.create("balle2018", lmbda=list(RANGE), rate_gains=True, **tiny("balle2018"))
+  assert models.copy_shared_variables(plain, gained) == len(plain.variables)
+  assert len(gained.gains("analysis")) == len(gained.gains("synthesis")) == 3
+  encoder = {v.ref() for v in gained.encoder_variables}  # STH-Q's second stage freezes them
+  assert all(gain.log_gain.ref() in encoder for gain in gained.gains("analysis"))
+  assert not any(gain.log_gain.ref() in encoder for gain in gained.gains("synthesis"))
+  x = tf.constant(sample_image(64, 64)[None], tf.float32) / 255.0
+  lmbdas = tf.constant([RANGE[0], 0.01])
+  before = plain(tf.concat([x, x], 0), training=False, lmbda=lmbdas)
+  after = gained(tf.concat([x, x], 0), training=False, lmbda=lmbdas)
+  np.testing.assert_array_equal(after["x_hat"].numpy(), before["x_hat"].numpy())
+  for gain in gained.gains("analysis") + gained.gains("synthesis"):
+    gain.log_gain.assign(tf.random.normal(gain.log_gain.shape, stddev=0.3))
+  moved = gained(tf.concat([x, x], 0), training=False, lmbda=lmbdas)["x_hat"].numpy()
+  assert np.abs(moved - before["x_hat"].numpy()).max() > 1e-3
+  gained.finalize()
+  image = sample_image(64, 96)
+  for lmbda in (RANGE[0], 0.01):
+    np.testing.assert_array_equal(coding.decode(gained, coding.encode(gained, image,
+                                                                       lmbda=lmbda)),
+                                  hard_forward(gained, image, lmbda))
+  with pytest.raises(ValueError, match="rate_gains needs a variable-rate model"):
+    models.create("balle2018", lmbda=0.01, rate_gains=True, **tiny("balle2018"))
 
 
 def test_initial_steps_follow_one_over_root_lambda():
@@ -170,18 +202,22 @@ def test_training_a_variable_rate_run_resumes_and_starts_from_a_fixed_rate_one(t
       common, steps=5, train_dir=str(tmp_path / "fixed"))), progress=False)
   config = train.resolve_config(overrides=dict(
       common, steps=5, lmbda=RANGE[0], lmbda_max=RANGE[1], train_dir=str(tmp_path / "vr"),
-      init_from=str(tmp_path / "fixed"), lmbda_balance=0.5))
+      init_from=str(tmp_path / "fixed"), lmbda_balance=0.5,
+      arch_options={"rate_gains": True}))
   first = train.Trainer(config)
   first.restore()
   np.testing.assert_array_equal(first.model.synthesis.variables[0].numpy(),
                                 fixed.model.synthesis.variables[0].numpy())
+  gains = first.model.gains("synthesis")[0].log_gain
+  np.testing.assert_array_equal(gains.numpy(), 0.0)  # not in the start: gains of 1
   trainer = train.train(config, progress=False)
   assert trainer.model.variable_rate and trainer.step == 5
+  assert np.abs(trainer.model.gains("synthesis")[0].log_gain.numpy()).max() > 0  # trained
   config = dataclasses.replace(config, steps=8)
   resumed = train.train(config, progress=False)
   assert resumed.step == 8
   loaded = models.load(str(tmp_path / "vr"))
-  assert loaded.lmbda == list(RANGE)
+  assert loaded.lmbda == list(RANGE) and loaded.get_config()["rate_gains"]
   with pytest.raises(ValueError, match="lambda_max must be above"):
     train.resolve_config(overrides=dict(common, lmbda=0.01, lmbda_max=0.005,
                                         train_dir=str(tmp_path / "bad")))

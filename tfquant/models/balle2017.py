@@ -21,11 +21,12 @@ class Balle2017(CompressionModel):
   analysis_margin = synthesis_margin = 3
 
   def __init__(self, num_filters=128, latent_filters=None, ent_quant="noise", dec_quant=None,
-               center="median", train_center="integer", lmbda=0.01, distortion="mse"):
+               center="median", train_center="integer", lmbda=0.01, distortion="mse",
+               rate_gains=False):
     latent_filters = num_filters if latent_filters is None else latent_filters
     super().__init__(lmbda, distortion, dict(
         num_filters=num_filters, latent_filters=latent_filters, center=center,
-        train_center=train_center))
+        train_center=train_center), rate_gains)
     n, m = num_filters, latent_filters
     self.analysis = layers.sequential("analysis", [
         layers.down(n, 9, 4, layers.gdn("gdn_0")),

@@ -44,9 +44,9 @@ class Balle2018(CompressionModel):
 
   def __init__(self, num_filters=128, latent_filters=192, ent_quant="noise", dec_quant=None,
                z_ent_quant=None, z_dec_quant=None, center="median", lmbda=0.01,
-               distortion="mse"):
+               distortion="mse", rate_gains=False):
     super().__init__(lmbda, distortion, dict(
-        num_filters=num_filters, latent_filters=latent_filters, center=center))
+        num_filters=num_filters, latent_filters=latent_filters, center=center), rate_gains)
     n, m = num_filters, latent_filters
     self.analysis, self.synthesis = layers.gdn_transforms(n, m)
     hyper_analysis, hyper_synthesis = hyper_transforms(n, m)

@@ -26,6 +26,8 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
 
   `lmbda` is one λ, or a range (low, high) for a variable-rate model (`variable_rate`): then
   `call`, `compress` and `decompress` take a λ in that range (training draws one per example).
+  Such a model's `rate_gains` puts a gain of λ per channel (`variable_rate.ChannelGain`)
+  after each layer of the analysis and synthesis transforms but their last.
 
   `call(x, training)` is the training objective; `compress`/`decompress` code for real
   (`graphs.CodingGraphs`).
@@ -37,10 +39,12 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
   analysis_margin = None
   synthesis_margin = None
 
-  def __init__(self, lmbda, distortion, options, **kwargs):
+  def __init__(self, lmbda, distortion, options, rate_gains=False, **kwargs):
     super().__init__(name=self.arch, **kwargs)
     if distortion not in ("mse", "ms-ssim"):
       raise ValueError(f"distortion must be 'mse' or 'ms-ssim', got {distortion!r}.")
+    if rate_gains and not isinstance(lmbda, (list, tuple)):
+      raise ValueError("rate_gains needs a variable-rate model (a λ range).")
     if isinstance(lmbda, (list, tuple)):
       self.lmbda = [float(v) for v in lmbda]
       self.quantization_step = variable_rate.QuantizationStep(self.lmbda)
@@ -49,6 +53,8 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
       self.quantization_step = None
     self.distortion = distortion
     self.options = dict(options, lmbda=self.lmbda, distortion=distortion)
+    if rate_gains:  # only then, so that the cards and runs of every other model read as before
+      self.options["rate_gains"] = True
     self._graphs = GraphCache()
 
   @property
@@ -97,7 +103,7 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
   def encoder_variables(self):
     """Variables of the analysis side (frozen in STH-Q's second stage), a variable-rate
     model's quantization steps included: they choose the symbols too."""
-    layers = [self.analysis] + self.entropy.encoder_layers + (
+    layers = [self.analysis, *self.gains("analysis")] + self.entropy.encoder_layers + (
         [self.quantization_step] if self.variable_rate else [])
     return [v for layer in layers for v in layer.trainable_variables]
 
@@ -121,8 +127,31 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
       config = codec.get_config()
       self.options[f"{prefix}ent_quant"] = config["ent_quant"]
       self.options[f"{prefix}dec_quant"] = config["dec_quant"]
+    if self.options.get("rate_gains"):
+      self.analysis_gains, self.synthesis_gains = (
+          [variable_rate.ChannelGain(self.lmbda, name=f"{transform.name}_gain_{i}")
+           for i in range(len(transform.layers) - 1)]
+          for transform in (self.analysis, self.synthesis))
+      for transform in (self.analysis, self.synthesis):
+        transform.build()  # `transform` calls its layers one by one, never the whole
     side = self.min_training_side()
     self(tf.zeros([1, side, side, 3]), training=True, step=0)
+
+  def gains(self, transform):
+    """A rate-gained model's gains between the layers of "analysis" or "synthesis"."""
+    return list(getattr(self, f"{transform}_gains", []))
+
+  def transform(self, name, inputs, lmbda=None):
+    """The analysis or synthesis transform (`name`) of `inputs`, with a rate-gained model's
+    gains at λ `lmbda` (one per example, or one) between its layers."""
+    transform, gains = getattr(self, name), self.gains(name)
+    if not gains:
+      return transform(inputs)
+    for layer, gain in zip(transform.layers, gains + [None]):
+      inputs = layer(inputs)
+      if gain is not None:
+        inputs = gain(inputs, lmbda)
+    return inputs
 
   def min_training_side(self):
     """The smallest image side a training step takes: one latent pixel, or what MS-SSIM
@@ -146,7 +175,8 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
   def coded_latent(self, x, lmbda=None):
     """The latent the coder transmits for images `x`: y, or a variable-rate model's y/Δ(λ)
     (float32) with `lmbda` one λ per example."""
-    y = self.analysis(pad_to_multiple(tf.cast(x, self.compute_dtype), self.stride))
+    y = self.transform("analysis", pad_to_multiple(tf.cast(x, self.compute_dtype), self.stride),
+                       lmbda)
     if not self.variable_rate:
       return y
     y = tf.cast(y, tf.float32)
@@ -160,7 +190,8 @@ class CompressionModel(CodingGraphs, tf.keras.Model):
     y_dec, bits = self.entropy(latent, training=training, step=step)
     if self.variable_rate:
       y_dec = y_dec * self.quantization_step(latent, lmbda)
-    x_hat = self.synthesis(tf.cast(y_dec, self.compute_dtype))[:, :shape[1], :shape[2], :]
+    x_hat = self.transform("synthesis", tf.cast(y_dec, self.compute_dtype), lmbda)
+    x_hat = x_hat[:, :shape[1], :shape[2], :]
 
     x = tf.cast(x, tf.float32)
     x_hat = tf.cast(x_hat, tf.float32)

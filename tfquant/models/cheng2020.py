@@ -121,10 +121,11 @@ class Cheng2020(CompressionModel):
 
   def __init__(self, num_filters=128, attention=True, context="serial", components=3,
                ent_quant="noise", dec_quant=None, z_ent_quant=None, z_dec_quant=None,
-               center="integer", lmbda=0.01, distortion="mse"):
+               center="integer", lmbda=0.01, distortion="mse",
+               rate_gains=False):
     super().__init__(lmbda, distortion, dict(
         num_filters=num_filters, attention=attention, context=context,
-        components=components, center=center))
+        components=components, center=center), rate_gains)
     n = num_filters
     attend = (lambda name: [AttentionBlock(n, name=name)]) if attention else (lambda _: [])
     self.analysis = layers.sequential("analysis", [

@@ -188,13 +188,21 @@ class CodingGraphs:
   def _quantization_step(self, latent, rate_code):
     return self.quantization_step(latent, self.quantization_step.lmbda(rate_code))
 
+  def _coding_transform(self, name, rate_code):
+    """The transform as the coder runs it: at the λ the file records, not the one asked for."""
+    if not self.variable_rate:
+      return getattr(self, name)
+    lmbda = self.quantization_step.lmbda(rate_code)
+    return lambda inputs: self.transform(name, inputs, lmbda)
+
   def compress_tensors(self, image, dither=0.0, rate_code=None, coder=coders.DEFAULT,
                        dithered=False, integer=False):
     """`compress` in TensorFlow ops, to trace into any graph (an export's signatures):
     (image shape, checksums, *strings) for a uint8 H×W×3 `image` (and a variable-rate
     model's int32 `rate_code`)."""
     x = tf.cast(image, self.compute_dtype)[None] / 255.0
-    y = tiles.apply(self.analysis, pad_to_multiple(x, self.stride), self.analysis_margin,
+    y = tiles.apply(self._coding_transform("analysis", rate_code),
+                    pad_to_multiple(x, self.stride), self.analysis_margin,
                     self.latent_strides["y"], 1, self.compute_dtype)
     if self.variable_rate:
       y = tf.cast(y, tf.float32)
@@ -237,7 +245,8 @@ class CodingGraphs:
 
     def reconstruct():
       latent = y_hat * self._quantization_step(y_hat, rate_code) if self.variable_rate else y_hat
-      pixels = tiles.apply(self.synthesis, tf.cast(latent, self.compute_dtype),
+      pixels = tiles.apply(self._coding_transform("synthesis", rate_code),
+                           tf.cast(latent, self.compute_dtype),
                            self.synthesis_margin, 1, self.latent_strides["y"], tf.uint8,
                            finish=tiles.to_pixels)
       return pixels[0, :image_shape[0], :image_shape[1], :]

@@ -30,10 +30,11 @@ class Minnen2018(CompressionModel):
 
   def __init__(self, num_filters=192, latent_filters=192, context="serial", components=1,
                ent_quant="noise", dec_quant=None, z_ent_quant=None, z_dec_quant=None,
-               center="integer", lmbda=0.01, distortion="mse"):
+               center="integer", lmbda=0.01, distortion="mse",
+               rate_gains=False):
     super().__init__(lmbda, distortion, dict(
         num_filters=num_filters, latent_filters=latent_filters, context=context,
-        components=components, center=center))
+        components=components, center=center), rate_gains)
     n, m = num_filters, latent_filters
     self.analysis, self.synthesis = layers.gdn_transforms(n, m)
     hyper_analysis, hyper_synthesis = hyper_transforms(n, 2 * m, (m, m * 3 // 2),

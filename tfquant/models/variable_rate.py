@@ -25,9 +25,11 @@ import tensorflow as tf
 RATE_CODE_MAX = 0xFFFF
 
 
-class QuantizationStep(tf.keras.layers.Layer):
-  """`step(latent, λ)`: Δ(λ) per channel of `latent`, [batch, 1, 1, channels] for λ [batch]
-  (or one λ, [1, 1, 1, channels])."""
+class _RateTable(tf.keras.layers.Layer):
+  """A factor per channel, learned at `anchors` values of λ spaced evenly in log λ over the
+  range and interpolated linearly in log λ between them: `factor(λ)` is [batch, 1, 1,
+  channels] for λ [batch] (or one λ, [1, 1, 1, channels]). Subclasses make the table of its
+  logs (`_table`)."""
 
   def __init__(self, lmbda_range, anchors=8, **kwargs):
     super().__init__(**kwargs)
@@ -37,6 +39,27 @@ class QuantizationStep(tf.keras.layers.Layer):
     if anchors < 2:
       raise ValueError(f"A variable-rate model needs at least 2 anchors, got {anchors}.")
     self.low, self.high, self.anchors = low, high, int(anchors)
+
+  def position(self, lmbda):
+    """λ's place in the range in log λ, 0 … 1 (clipped)."""
+    lmbda = tf.cast(lmbda, tf.float32)
+    return tf.clip_by_value(tf.math.log(lmbda / self.low) / math.log(self.high / self.low),
+                            0.0, 1.0)
+
+  def factor(self, lmbda):
+    scaled = self.position(tf.reshape(lmbda, [-1, 1])) * (self.anchors - 1)
+    # Linear interpolation between anchors, as weights of hat functions: a dense product
+    # (a gather's gradient would be sparse slices).
+    weights = tf.nn.relu(1.0 - tf.abs(scaled - tf.range(self.anchors, dtype=tf.float32)))
+    return tf.exp(tf.matmul(weights, self._table))[:, None, None, :]
+
+  def get_config(self):
+    return dict(super().get_config(), lmbda_range=(self.low, self.high),
+                anchors=self.anchors)
+
+
+class QuantizationStep(_RateTable):
+  """`step(latent, λ)`: Δ(λ) per channel of `latent`."""
 
   def build(self, latent_shape):
     # Δ ∝ λ^(-1/2) at the start: uniform quantization's error Δ²/12 falls as 1/λ, as the
@@ -49,23 +72,17 @@ class QuantizationStep(tf.keras.layers.Layer):
     super().build(latent_shape)
 
   @property
-  def middle(self):
-    """The range's geometric middle, where Δ starts at 1."""
-    return math.sqrt(self.low * self.high)
-
-  def position(self, lmbda):
-    """λ's place in the range in log λ, 0 … 1 (clipped)."""
-    lmbda = tf.cast(lmbda, tf.float32)
-    return tf.clip_by_value(tf.math.log(lmbda / self.low) / math.log(self.high / self.low),
-                            0.0, 1.0)
+  def _table(self):
+    return self.log_step
 
   def call(self, latent, lmbda):
     del latent  # its channels made the table (`build`)
-    scaled = self.position(tf.reshape(lmbda, [-1, 1])) * (self.anchors - 1)
-    # Linear interpolation between anchors, as weights of hat functions: a dense product
-    # (a gather's gradient would be sparse slices).
-    weights = tf.nn.relu(1.0 - tf.abs(scaled - tf.range(self.anchors, dtype=tf.float32)))
-    return tf.exp(tf.matmul(weights, self.log_step))[:, None, None, :]
+    return self.factor(lmbda)
+
+  @property
+  def middle(self):
+    """The range's geometric middle, where Δ starts at 1."""
+    return math.sqrt(self.low * self.high)
 
   def sample(self, batch):
     """λ for each example of a training batch, log-uniform over the range."""
@@ -91,6 +108,22 @@ class QuantizationStep(tf.keras.layers.Layer):
     position = tf.cast(code, tf.float32) / RATE_CODE_MAX
     return self.low * tf.exp(position * math.log(self.high / self.low))
 
-  def get_config(self):
-    return dict(super().get_config(), lmbda_range=(self.low, self.high),
-                anchors=self.anchors)
+
+class ChannelGain(_RateTable):
+  """`gain(activations, λ)`: the activations scaled per channel by a gain of λ, 1 at the
+  start (a model without gains, copied in, computes as before). Between the layers of the
+  analysis and synthesis transforms (`CompressionModel`'s `rate_gains`) they let the
+  transforms themselves change with the rate, where Δ(λ) alone leaves them one compromise
+  for every λ (Choi et al., ICCV 2019, conditional convolutions; Cui et al. 2021)."""
+
+  def build(self, activations_shape):
+    self.log_gain = self.add_weight("log_gain", [self.anchors, int(activations_shape[-1])],
+                                    tf.float32, initializer="zeros")
+    super().build(activations_shape)
+
+  @property
+  def _table(self):
+    return self.log_gain
+
+  def call(self, activations, lmbda):
+    return activations * tf.cast(self.factor(lmbda), activations.dtype)
