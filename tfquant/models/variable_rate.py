@@ -16,6 +16,9 @@ in the range is a rate, and training samples λ log-uniformly over the whole ran
 
 A file stores λ as a 16-bit code, its position in the range in log λ (`RATE_CODE_MAX` + 1
 steps); encoder and decoder both derive Δ from the code.
+
+With `rate_gains` (`ChannelGain`) the transforms follow λ too: a gain per channel, on the same
+anchors, after each layer of g_a and g_s but their last, also taken from the file's code.
 """
 
 import math
