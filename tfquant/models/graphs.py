@@ -190,7 +190,7 @@ class CodingGraphs:
 
   def _coding_transform(self, name, rate_code):
     """The transform as the coder runs it: at the λ the file records, not the one asked for."""
-    if not self.variable_rate:
+    if not self.gains(name):
       return getattr(self, name)
     lmbda = self.quantization_step.lmbda(rate_code)
     return lambda inputs: self.transform(name, inputs, lmbda)
