@@ -8,6 +8,9 @@ import tensorflow as tf
 from tfquant import coding, evaluate, files, quantizers, refine
 from tests.helpers import sample_image, trained
 
+# 80 training steps on two threads do not repeat bit for bit: on these tiny models the search
+# has gained from 1.2% to 36% of the loss, so a search must show a clear gain, not a typical one
+CLEAR_GAIN = 0.995
 CASES = [("balle2017", {}), ("balle2018", {}), ("minnen2018", {"context": "checkerboard"}),
          ("cheng2020", {"context": "checkerboard"})]
 
@@ -42,9 +45,7 @@ def test_a_refined_latent_costs_less_and_decodes_exactly(arch, options):
   model = trained(arch, **options)
   image = sample_image(64, 96)
   latent, losses = refine.refined_latent(model, image, steps=30)
-  # 80 training steps on two threads do not repeat bit for bit: on these tiny models the
-  # search has gained from 1.2% to 36%, so the bar is a clear gain, not a typical one
-  assert losses["after"] < 0.995 * losses["before"], losses
+  assert losses["after"] < CLEAR_GAIN * losses["before"], losses
   plain = coding.encode(model, image)
   payload = coding.encode(model, image, latent=latent)
   plain_loss, _ = real_loss(model, image, plain, model.lmbda)
@@ -71,7 +72,7 @@ def test_the_search_runs_in_bfloat16_on_the_same_weights_and_chooses_in_float32(
                                 .trainable_weights[0].numpy(), trained_kernel + 1)
   kernel.assign(trained_kernel)  # the cached model as it was
   for latent, losses in found.values():
-    assert latent.dtype == tf.float32 and losses["after"] < 0.995 * losses["before"], losses
+    assert latent.dtype == tf.float32 and losses["after"] < CLEAR_GAIN * losses["before"], losses
   # the gains agree; each `after` is the float32 model's hard-rounded loss of its latent
   assert found["mixed_bfloat16"][1]["after"] == pytest.approx(found["float32"][1]["after"],
                                                               rel=0.02)
