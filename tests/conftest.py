@@ -32,7 +32,7 @@ def seeded():
 LONGEST_FILES = ("test_context_models.py", "test_train.py", "test_models.py",
                  "test_zoo_files.py", "test_commands.py", "test_variable_rate.py",
                  "test_evaluate.py", "test_export.py", "test_refine.py", "test_coding.py",
-                 "test_zoo.py")
+                 "test_zoo.py", "test_widen.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -16,6 +16,7 @@ from tfquant.models.balle2018 import Balle2018
 from tfquant.models.base import CompressionModel
 from tfquant.models.cheng2020 import Cheng2020
 from tfquant.models.minnen2018 import Minnen2018
+from tfquant.models import widen
 
 _ARCHS = {cls.arch: cls for cls in (Balle2017, Balle2018, Minnen2018, Cheng2020)}
 CONFIG_FILE = "model.json"
@@ -23,6 +24,7 @@ WEIGHTS_PREFIX = "weights"
 RUN_MODEL_DIR = "model"  # where a training run keeps its final, finalized model
 HALF_WEIGHTS_FILE = "weights-float16.npz"
 _OBJECT_GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"
+FILTERS = ("num_filters", "latent_filters")
 
 
 def names():
@@ -120,7 +122,9 @@ def load(directory, precision="float32", **options):
 
 def read_weights(model, directory):
   """Reads a saved model's weights into `model`, the same architecture and filters with
-  other quantizers or λ (a fine-tune's start); what `model` lacks or adds is left as is.
+  other quantizers or λ (a fine-tune's start); what `model` lacks or adds is left as is. A
+  Ballé17 or Ballé18 `model` with more filters than the saved one starts as its widening
+  (`widen`): it computes what the saved model does, and training grows the new channels.
 
   The saved model is loaded whole and its variables copied by object path: a partial
   checkpoint read would defer what `model` lacks yet (its coding tables) and restore the
@@ -129,6 +133,9 @@ def read_weights(model, directory):
   source = load(directory)
   if source.arch != model.arch:
     raise ValueError(f"{directory} holds a {source.arch} model, not {model.arch}.")
+  if any(source.options.get(key) != model.options.get(key) for key in FILTERS):
+    widen.widen_into(source, model)
+    return
   if not copy_shared_variables(source, model, directory):
     raise ValueError(f"{directory} shares no weights with this {model.arch} model.")
 
