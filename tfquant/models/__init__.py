@@ -140,9 +140,12 @@ def read_weights(model, directory):
     raise ValueError(f"{directory} shares no weights with this {model.arch} model.")
 
 
-def copy_shared_variables(source, target, directory="the source", path="model", seen=None):
+def copy_shared_variables(source, target, directory="the source", path="model", seen=None,
+                          resize=None, parents=()):
   """Assigns each variable of `target` the one of `source` at the same object path;
-  returns how many were copied (an object reached by two paths counts once)."""
+  returns how many were copied (an object reached by two paths counts once). Where the
+  shapes differ, `resize(path, value, variable, parents)` gives what to assign (`parents`:
+  the objects above `variable`, outermost first); without it, that is an error."""
   view = tf.train.TrackableView
   seen = set() if seen is None else seen
   theirs = view.children(source)
@@ -153,13 +156,17 @@ def copy_shared_variables(source, target, directory="the source", path="model", 
       continue
     seen.add(id(child))
     if isinstance(child, tf.Variable):
+      value = counterpart
       if child.shape != counterpart.shape:
-        raise ValueError(f"{directory}: {path}/{name} is {counterpart.shape.as_list()}, this "
-                         f"model's {child.shape.as_list()} (other filters?).")
-      child.assign(counterpart)
+        if resize is None:
+          raise ValueError(f"{directory}: {path}/{name} is {counterpart.shape.as_list()}, this "
+                           f"model's {child.shape.as_list()} (other filters?).")
+        value = resize(f"{path}/{name}", counterpart.numpy(), child, parents + (target,))
+      child.assign(value)
       copied += 1
     else:
-      copied += copy_shared_variables(counterpart, child, directory, f"{path}/{name}", seen)
+      copied += copy_shared_variables(counterpart, child, directory, f"{path}/{name}", seen,
+                                      resize, parents + (target,))
   return copied
 
 

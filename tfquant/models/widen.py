@@ -27,6 +27,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 import tensorflow_probability as tfp
 
+from tfquant import models
 from tfquant.latent_codecs import FactorizedCodec
 from tfquant.models import layers, variable_rate
 
@@ -116,33 +117,16 @@ def widen_into(source, target):
   if source.arch not in ARCHS:
     raise ValueError(f"widening is for {', '.join(ARCHS)} models, not {source.arch}")
   roles = _roles(target)
-  factorized = [layer for layer in source.submodules if isinstance(layer, FactorizedCodec)]
-  densities = {id(codec.prior): _zero_density(codec) for codec in factorized}
-  view = tf.train.TrackableView
-  seen = set()
+  codecs = [[layer for layer in model.submodules if isinstance(layer, FactorizedCodec)]
+            for model in (target, source)]
+  densities = {id(mine.prior): _zero_density(theirs) for mine, theirs in zip(*codecs)}
 
-  def walk(mine, theirs, path, layer, density):
-    assigned = 0
-    their_children = view.children(theirs)
-    for name, child in view.children(mine).items():
-      counterpart = their_children.get(name)
-      if counterpart is None or id(child) in seen:
-        continue
-      seen.add(id(child))
-      child_path = f"{path}/{name}"
-      if isinstance(child, tf.Variable):
-        old = counterpart.numpy()
-        if old.shape != tuple(child.shape):
-          if any(o > n for o, n in zip(old.shape, child.shape)) or old.ndim != child.shape.rank:
-            raise ValueError(f"{child_path} is {list(old.shape)} in the source, "
-                             f"{child.shape.as_list()} here: not a widening")
-          old = _widened(child_path, old, child.numpy(), mine, roles.get(id(layer)), density)
-        child.assign(old)
-        assigned += 1
-      else:
-        inner = child if isinstance(child, tf.keras.layers.Layer) else layer
-        assigned += walk(child, counterpart, child_path, inner,
-                         densities.get(id(counterpart), density))
-    return assigned
+  def resize(path, old, variable, parents):
+    if old.ndim != variable.shape.rank or any(o > n for o, n in zip(old.shape, variable.shape)):
+      raise ValueError(f"{path} is {list(old.shape)} in the source, "
+                       f"{variable.shape.as_list()} here: not a widening")
+    layer = next(p for p in reversed(parents) if isinstance(p, tf.keras.layers.Layer))
+    density = next((densities[id(p)] for p in parents if id(p) in densities), None)
+    return _widened(path, old, variable.numpy(), parents[-1], roles.get(id(layer)), density)
 
-  return walk(target, source, "model", None, None)
+  return models.copy_shared_variables(source, target, resize=resize)
