@@ -319,6 +319,10 @@ def cases(tmp):
       Case(["make-zoo", "--continue=balle2018-vr-span-mse", "--only=0.01",
             f"--work_dir={out}-z"], fails, ["variable-rate"]),
       Case(["make-zoo", "--continue=cheng2020", "--only=x", f"--work_dir={out}-z"], usage),
+      Case(["make-zoo", "--continue=cheng2020", f"--after={out}-none", f"--work_dir={out}-z"],
+           fails, ["no finished --continue run"]),
+      Case(["make-zoo", "--config=zoo_balle2018", f"--after={out}-z", f"--work_dir={out}-z"],
+           usage, ["--continue"]),
   ]
   everything = [
       Case([], usage, ["choose from"]),

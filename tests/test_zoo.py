@@ -85,6 +85,7 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
 
   # The same command again resumes (nothing retrains); a gain replaces the entries.
   monkeypatch.setattr(zoo_maker, "choose", lambda old, candidates: (sorted(candidates), -5.0))
+  timed_train = zoo_maker._timed_train  # pylint: disable=protected-access
   monkeypatch.setattr(zoo_maker, "_timed_train", None)
   report = zoo_maker.continue_family("tiny", work, chunk)
   assert report["replaced"] == sorted(shipped) and zoo.names() == sorted(shipped)
@@ -124,6 +125,34 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
                os.path.join(tmp_path, f"work{number}", name, finished))
     zoo_maker.continue_family("tiny", str(tmp_path / f"work{number}"), chunk, only=only)
   assert [stage["steps"] for stage in zoo.progress("tiny-mse")] == [12, 18, 21, 27]
+
+  # --after: a chunk the family kept unshipped (work4, the first candidates again, as if
+  # trained) is not lost: the next chunk starts from its candidates, and the cards that take
+  # them record both chunks.
+  after, work = str(tmp_path / "work4"), str(tmp_path / "work5")
+  with pytest.raises(FileNotFoundError, match="no finished --continue run"):
+    zoo_maker.continue_family("tiny", work, chunk, after=after)
+  with pytest.raises(ValueError, match="continued another version of tiny-mse-0.005"):
+    zoo_maker.continue_family("tiny", work, chunk, after=str(tmp_path / "work3"))
+  for name in shipped:
+    shutil.copytree(os.path.join(tmp_path, "work", name, "candidate"),
+                    os.path.join(after, name, "candidate"))
+    shutil.copy(os.path.join(tmp_path, "work", name, "kodak.json"), os.path.join(after, name))
+  kept = zoo_maker.continue_family("tiny", after, chunk, min_gain=float("inf"))
+  assert kept["replaced"] == []
+  monkeypatch.setattr(zoo_maker, "_timed_train", timed_train)
+  report = zoo_maker.continue_family("tiny", work, chunk, after=after)
+  assert report["replaced"] == sorted(shipped) and report["after"] == after
+  for name in shipped:
+    start = models.load(os.path.join(work, name, "start"))
+    candidate = models.load(os.path.join(after, name, "candidate"))
+    for ours, theirs in zip(start.weights, candidate.weights):
+      np.testing.assert_array_equal(ours, theirs)
+    history = zoo.card(name)["history"]
+    assert [(chunk["steps"], chunk["judged"]) for chunk in history[-2:]] == [
+        (3, kept["judged"]), (3, report["judged"])]
+    assert [zoo.kodak_point(history[-2]["kodak"])] == kept["entries"][name]["candidate"]
+  assert [stage["steps"] for stage in zoo.progress("tiny-mse")] == [12, 18, 21, 27, 33, 39]
 
 
 def test_families_and_the_reference_curves_they_are_judged_by():

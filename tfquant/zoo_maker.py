@@ -2,8 +2,8 @@
 
 `make`: one run from scratch (the config's CONFIG), then one fine-tune per other λ
 (ZOO["finetune"]) from its final weights. `continue_family`: one more chunk of training for
-every entry of a family, started from the shipped weights, kept only if the family's Kodak
-curve gains. Runs resume after any interruption (each is a `tfquant.train` run directory); a
+every entry of a family, started from the shipped weights (or from an earlier chunk that
+fell short), kept only if the family's Kodak curve gains. Runs resume after any interruption (each is a `tfquant.train` run directory); a
 finished run's model is evaluated on Kodak with real files and saved, with a card, as a zoo
 entry.
 """
@@ -20,6 +20,7 @@ from tfquant import data, evaluate, files, models, rd_curves, train, zoo
 from tfquant.train import strategy
 
 CURVE_RATES = 25  # a variable-rate entry's Kodak curve: enough to show it is continuous
+UNSHIPPED_CHUNKS = "unshipped_chunks.json"  # in a --continue start: chunks the zoo never took
 
 
 def _timed_train(config):
@@ -204,10 +205,13 @@ def _above(points, curve):
              for bpp, psnr, _ in points)
 
 
-def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, only=None):
+def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, only=None,
+                    after=None):
   """One more chunk of training for each entry of the zoo family `family` (`only`: the
-  entries at these λ), each started from its shipped weights (`chunk`: `TrainConfig` fields
-  replacing the entry's own, e.g. steps, lr, lr_decay_fraction). Finished candidates are
+  entries at these λ), each started from its shipped weights, or with `after` (the work_dir
+  of an earlier run of this function that shipped none of them) from its candidate there
+  (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps, lr,
+  lr_decay_fraction). Finished candidates are
   evaluated on Kodak with real files; those that lower the family's BD-rate (the whole
   family's, untrained entries as they are) replace their entries, and only if together they
   lower it by at least `min_gain` %. A variable-rate entry (`family` its name) is judged by its
@@ -224,6 +228,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
     raise ValueError(f"the {family} family has no entry at λ "
                      f"{', '.join(map(str, unknown))}; its λ: "
                      f"{', '.join(str(lambdas[name]) for name in names)}.")
+  previous = after and _previous_report(after, family)
   photos = data.shared_dir("photos")
   kodak = data.shared_dir("kodak")
   if photos is None or kodak is None:
@@ -238,7 +243,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
-      shutil.copytree(zoo.path(name), start)
+      _copy_start(name, card, start, after, previous)
     with open(os.path.join(start, zoo.CARD_FILE)) as f:
       if json.load(f) != card:
         raise ValueError(f"{root} continues another version of {name} than the zoo's; "
@@ -257,9 +262,10 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
       figures = _save_and_evaluate(config, os.path.join(root, "candidate"), name, images,
                                    rates=len(card.get("kodak_curve", ())) or CURVE_RATES)
       with open(result_path, "w") as f:
-        json.dump({"steps": steps, "seconds": seconds, **figures}, f)
+        json.dump({"steps": steps, "seconds": seconds, "cpus": os.cpu_count(),
+                   "config": _card_config(config), **figures}, f)
     with open(result_path) as f:
-      runs[name] = dict(json.load(f), config=config)
+      runs[name] = json.load(f)
     candidates[name] = zoo.kodak_points(runs[name])
     (bpp, psnr, _), (new_bpp, new_psnr, _) = (zoo.kodak_point(entry["kodak"])
                                               for entry in (card, runs[name]))
@@ -267,14 +273,14 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
           flush=True)
   taken, gain = choose(old, candidates)
   replace = gain <= -min_gain
+  judged = datetime.datetime.now().isoformat()  # names this chunk in every card
   if replace:
-    judged = datetime.datetime.now().isoformat()  # names this chunk in every card
     for name in taken:
-      _replace(name, runs[name], os.path.join(work_dir, name, "candidate"), len(images),
-               judged)
+      _replace(name, _chunk(runs[name], judged), os.path.join(work_dir, name), len(images))
   pchip = rd_curves.bd_rate(family_curve(old), family_curve(
       dict(old, **{name: candidates[name] for name in taken})))
-  report = {"family": family, "chunk": chunk, "only": only or None, "bd_rate": gain,
+  report = {"family": family, "chunk": chunk, "only": only or None, "after": after,
+            "judged": judged, "bd_rate": gain,
             "bd_rate_pchip": None if math.isnan(pchip) else pchip, "min_gain": min_gain,
             "replaced": taken if replace else [],
             "entries": {name: {"old": old[name], "candidate": candidates.get(name)}
@@ -296,26 +302,80 @@ def weights_description(history):
   return f"float16 convolutions (trained in {', then '.join(precisions)})"
 
 
-def _replace(name, run, candidate, kodak_images, judged):
-  """Makes `candidate` the zoo entry `name`, its card extended by the chunk just trained (the
-  chunk of every entry replaced when the family was `judged`, an ISO time)."""
+def _chunk(run, judged):
+  """A chunk as a card's history records it: `run` (a candidate's kodak.json) and when its
+  family was `judged` (an ISO time, which names the chunk in every card it reaches)."""
+  return {"steps": run["steps"], "training_seconds": round(run["seconds"]),
+          "cpus": run["cpus"], "date": judged[:10], "judged": judged, "config": run["config"],
+          **zoo.kodak_figures(run)}
+
+
+def _previous_report(after, family):
+  """The report of the earlier --continue run of `family` in the work_dir `after`."""
+  path = os.path.join(after, "report.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"--after={after} holds no finished --continue run "
+                            f"(no report.json)")
+  with open(path) as f:
+    report = json.load(f)
+  if report["family"] != family or "judged" not in report:
+    raise ValueError(f"--after={after} continued {report['family']}, not {family}, or "
+                     f"before --after was possible")
+  return report
+
+
+def _copy_start(name, card, start, after=None, report=None):
+  """Copies into `start` what entry `name` (its card `card`) continues from, with that card:
+  its shipped weights, or its candidate in `after`, the work_dir of an earlier --continue run
+  (its `report`) that kept the entry unshipped, with the unshipped chunks behind that
+  candidate."""
+  partial = start + ".partial"  # a kill while copying leaves no start that looks whole
+  shutil.rmtree(partial, ignore_errors=True)
+  previous = after and os.path.join(after, name)
+  if previous and os.path.exists(os.path.join(previous, "kodak.json")):
+    with open(os.path.join(previous, "start", zoo.CARD_FILE)) as f:
+      if json.load(f) != card or name in report["replaced"]:
+        raise ValueError(f"{previous} continued another version of {name} than the zoo's: "
+                         f"--after takes a run whose family kept the zoo's entries")
+    with open(os.path.join(previous, "kodak.json")) as f:
+      chunks = _unshipped_chunks(os.path.join(previous, "start")) + [
+          _chunk(json.load(f), report["judged"])]
+    shutil.copytree(os.path.join(previous, "candidate"), partial)
+    with open(os.path.join(partial, UNSHIPPED_CHUNKS), "w") as f:
+      json.dump(chunks, f, indent=1)
+  else:
+    shutil.copytree(zoo.path(name), partial)
+  with open(os.path.join(partial, zoo.CARD_FILE), "w") as f:
+    json.dump(card, f, indent=2, sort_keys=True)
+  os.replace(partial, start)
+
+
+def _unshipped_chunks(start):
+  """The chunks trained since the shipped weights, behind the weights in `start`."""
+  path = os.path.join(start, UNSHIPPED_CHUNKS)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return json.load(f)
+
+
+def _replace(name, chunk, root, kodak_images):
+  """Makes the candidate in `root` (a --continue work_dir's directory for `name`) the zoo
+  entry `name`, its card extended by the unshipped chunks behind it and the `chunk` just
+  trained."""
   card = zoo.card(name)
-  config, figures = _card_config(run["config"]), zoo.kodak_figures(run)
-  history = zoo.lineage(card) + [{
-      "steps": run["steps"], "training_seconds": round(run["seconds"]),
-      "cpus": os.cpu_count(), "date": judged[:10], "judged": judged, "config": config,
-      **figures}]
-  card.update(steps=run["steps"], training_seconds=round(run["seconds"]), config=config,
-              kodak_images=kodak_images, history=history, **figures,
-              weights=weights_description(history),
-              total_steps=sum(chunk["steps"] for chunk in history),
-              total_training_seconds=sum(chunk["training_seconds"] for chunk in history),
-              cpu_hours=round(sum(chunk["training_seconds"] * chunk["cpus"]
-                                  for chunk in history) / 3600, 2))
+  history = zoo.lineage(card) + _unshipped_chunks(os.path.join(root, "start")) + [chunk]
+  card.update(steps=chunk["steps"], training_seconds=chunk["training_seconds"],
+              config=chunk["config"], kodak_images=kodak_images, history=history,
+              **zoo.kodak_figures(chunk), weights=weights_description(history),
+              total_steps=sum(part["steps"] for part in history),
+              total_training_seconds=sum(part["training_seconds"] for part in history),
+              cpu_hours=round(sum(part["training_seconds"] * part["cpus"]
+                                  for part in history) / 3600, 2))
   entry = zoo.path(name)
   new, retired = (os.path.join(zoo.DIRECTORY, f".{name}.{suffix}") for suffix in ("new", "old"))
   shutil.rmtree(new, ignore_errors=True)
-  shutil.copytree(candidate, new)
+  shutil.copytree(os.path.join(root, "candidate"), new)
   with open(os.path.join(new, zoo.CARD_FILE), "w") as f:
     json.dump(card, f, indent=2, sort_keys=True)
   os.replace(entry, retired)  # a kill between these renames: `_restore_retired_entries`

@@ -18,6 +18,9 @@ BD-rate (or lie above its curve where no BD figure reaches: beyond its ends), if
 they lower it by at least --min_gain percent. The judge's BD-rate is read on what the family
 reaches (its Pareto front), log rate linear in PSNR between points, so that a candidate that
 beats its entry never counts against it.
+--after=DIR starts each entry from its candidate in DIR instead, the work_dir of an earlier
+--continue run of the family that shipped none (a chunk under --min_gain is not lost: the
+next one adds to it, and a card that takes them records both).
 --continue=NAME of a variable-rate entry (balle2018-vr-span-mse) does the same for that one
 model, judged by its whole curve. A killed run resumes with the
 same command; each entry's card keeps the history of its chunks.
@@ -42,6 +45,8 @@ flags.DEFINE_float("random_downscale", None, "--continue: crops shrunk by a rand
 flags.DEFINE_string("precision", None, "--continue: float32, mixed_bfloat16 or auto (default: "
                     "the entry's; auto for an entry trained in bfloat16: float32 where "
                     "bfloat16 would be emulated).")
+flags.DEFINE_string("after", None, "--continue: start from the candidates in this work_dir "
+                    "of an earlier --continue run of the family that shipped none of them.")
 flags.DEFINE_float("min_gain", 2.0, "--continue: the family's BD-rate gain (%) that "
                    "replaces entries.")
 flags.DEFINE_string("work_dir", None, "Where the training runs live (outside the repo).")
@@ -57,6 +62,8 @@ def main(argv):
   family = FLAGS["continue"].value
   if (FLAGS.config is None) == (family is None):
     raise app.UsageError("give exactly one of --config and --continue")
+  if FLAGS.after and not family:
+    raise app.UsageError("--after goes with --continue")
   try:
     only = [float(lmbda) for lmbda in FLAGS.only or ()]
   except ValueError:
@@ -68,7 +75,7 @@ def main(argv):
     settings = ("patch_size", "batch_size", "random_downscale", "precision")
     chunk.update({key: FLAGS[key].value for key in settings if FLAGS[key].value is not None})
     zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain,
-                              only)
+                              only, FLAGS.after)
     return
   zoo_maker.make(FLAGS.config, FLAGS.work_dir, only, FLAGS.train)
 
