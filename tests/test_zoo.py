@@ -128,7 +128,7 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
 
   # --after: a chunk the family kept unshipped (work4, the first candidates again, as if
   # trained) is not lost: the next chunk starts from its candidates, and the cards that take
-  # them record both chunks.
+  # them record both chunks. That chunk also widens the entries (models.widen).
   after, work = str(tmp_path / "work4"), str(tmp_path / "work5")
   with pytest.raises(FileNotFoundError, match="no finished --continue run"):
     zoo_maker.continue_family("tiny", work, chunk, after=after)
@@ -141,13 +141,15 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
   kept = zoo_maker.continue_family("tiny", after, chunk, min_gain=float("inf"))
   assert kept["replaced"] == []
   monkeypatch.setattr(zoo_maker, "_timed_train", timed_train)
-  report = zoo_maker.continue_family("tiny", work, chunk, after=after)
+  report = zoo_maker.continue_family("tiny", work, dict(chunk, num_filters=12), after=after)
   assert report["replaced"] == sorted(shipped) and report["after"] == after
   for name in shipped:
     start = models.load(os.path.join(work, name, "start"))
     candidate = models.load(os.path.join(after, name, "candidate"))
     for ours, theirs in zip(start.weights, candidate.weights):
       np.testing.assert_array_equal(ours, theirs)
+    wide = models.load(f"zoo:{name}")
+    assert (wide.options["num_filters"], zoo.card(name)["config"]["num_filters"]) == (12, 12)
     history = zoo.card(name)["history"]
     assert [(chunk["steps"], chunk["judged"]) for chunk in history[-2:]] == [
         (3, kept["judged"]), (3, report["judged"])]

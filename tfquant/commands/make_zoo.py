@@ -12,7 +12,9 @@ to tfquant/zoo/<name>.
 --continue=FAMILY trains every entry of a shipped family (cheng2020, balle2018, ...; --only:
 those at these λ, the family judged whole) one chunk further from its shipped weights (a
 fresh optimizer at --lr, dropped ×0.1 from --lr_decay_fraction; the entry's other settings
-unless --patch_size, --batch_size, --random_downscale or --precision are given), evaluates
+unless --patch_size, --batch_size, --random_downscale or --precision are given; with more
+--num_filters or --latent_filters, a Ballé17/18 entry widened so that it codes as it did
+before the chunk trains the new channels), evaluates
 each on Kodak with real files and replaces the entries whose candidates lower the family's
 BD-rate (or lie above its curve where no BD figure reaches: beyond its ends), if together
 they lower it by at least --min_gain percent. The judge's BD-rate is read on what the family
@@ -42,6 +44,10 @@ flags.DEFINE_integer("patch_size", None, "--continue: crop side (default: the en
 flags.DEFINE_integer("batch_size", None, "--continue: batch (default: the entry's).")
 flags.DEFINE_float("random_downscale", None, "--continue: crops shrunk by a random factor "
                    "in [this, 1] (default: the entry's).")
+flags.DEFINE_integer("num_filters", None, "--continue: widen the entries' transforms to this "
+                     "many filters (Ballé17/18; default: the entry's).")
+flags.DEFINE_integer("latent_filters", None, "--continue: widen the entries' latent y to this "
+                     "many channels (Ballé17/18; default: the entry's).")
 flags.DEFINE_string("precision", None, "--continue: float32, mixed_bfloat16 or auto (default: "
                     "the entry's; auto for an entry trained in bfloat16: float32 where "
                     "bfloat16 would be emulated).")
@@ -72,7 +78,8 @@ def main(argv):
   from tfquant import zoo_maker
   if family:
     chunk = dict(steps=FLAGS.steps, lr=FLAGS.lr, lr_decay_fraction=FLAGS.lr_decay_fraction)
-    settings = ("patch_size", "batch_size", "random_downscale", "precision")
+    settings = ("patch_size", "batch_size", "random_downscale", "precision", "num_filters",
+                "latent_filters")
     chunk.update({key: FLAGS[key].value for key in settings if FLAGS[key].value is not None})
     zoo_maker.continue_family(family, FLAGS.work_dir, chunk, FLAGS.train, FLAGS.min_gain,
                               only, FLAGS.after)
