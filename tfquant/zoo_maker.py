@@ -3,9 +3,9 @@
 `make`: one run from scratch (the config's CONFIG), then one fine-tune per other λ
 (ZOO["finetune"]) from its final weights. `continue_family`: one more chunk of training for
 every entry of a family, started from the shipped weights (or from an earlier chunk that
-fell short), kept only if the family's Kodak curve gains. Runs resume after any interruption (each is a `tfquant.train` run directory); a
-finished run's model is evaluated on Kodak with real files and saved, with a card, as a zoo
-entry.
+fell short), kept only if the family's Kodak curve gains. Runs resume after any interruption
+(each is a `tfquant.train` run directory); a finished run's model is evaluated on Kodak with
+real files and saved, with a card, as a zoo entry.
 """
 
 import dataclasses
@@ -211,12 +211,11 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
   entries at these λ), each started from its shipped weights, or with `after` (the work_dir
   of an earlier run of this function that shipped none of them) from its candidate there
   (`chunk`: `TrainConfig` fields replacing the entry's own, e.g. steps, lr,
-  lr_decay_fraction). Finished candidates are
-  evaluated on Kodak with real files; those that lower the family's BD-rate (the whole
-  family's, untrained entries as they are) replace their entries, and only if together they
-  lower it by at least `min_gain` %. A variable-rate entry (`family` its name) is judged by its
-  whole curve, measured again at as many rates. Returns the report (also
-  `work_dir`/report.json)."""
+  lr_decay_fraction). Finished candidates are evaluated on Kodak with real files; those
+  that lower the family's BD-rate (the whole family's, untrained entries as they are)
+  replace their entries, and only if together they lower it by at least `min_gain` %. A
+  variable-rate entry (`family` its name) is judged by its whole curve, measured again at as
+  many rates. Returns the report (also `work_dir`/report.json)."""
   _restore_retired_entries()
   names = family_entries(family)
   cards = {name: zoo.card(name) for name in names}
@@ -228,7 +227,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
     raise ValueError(f"the {family} family has no entry at λ "
                      f"{', '.join(map(str, unknown))}; its λ: "
                      f"{', '.join(str(lambdas[name]) for name in names)}.")
-  previous = after and _previous_report(after, family)
+  after_report = after and _previous_report(after, family)
   photos = data.shared_dir("photos")
   kodak = data.shared_dir("kodak")
   if photos is None or kodak is None:
@@ -243,7 +242,7 @@ def continue_family(family, work_dir, chunk, train_missing=True, min_gain=2.0, o
     root = os.path.join(work_dir, name)
     start = os.path.join(root, "start")
     if not os.path.exists(start):  # a copy: the entry may be replaced while the run lives
-      _copy_start(name, card, start, after, previous)
+      _copy_start(name, card, start, after, after_report)
     with open(os.path.join(start, zoo.CARD_FILE)) as f:
       if json.load(f) != card:
         raise ValueError(f"{root} continues another version of {name} than the zoo's; "
