@@ -151,7 +151,7 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
     wide = models.load(f"zoo:{name}")
     assert (wide.options["num_filters"], zoo.card(name)["config"]["num_filters"]) == (12, 12)
     history = zoo.card(name)["history"]
-    assert [(chunk["steps"], chunk["judged"]) for chunk in history[-2:]] == [
+    assert [(part["steps"], part["judged"]) for part in history[-2:]] == [
         (3, kept["judged"]), (3, report["judged"])]
     assert [zoo.kodak_point(history[-2]["kodak"])] == kept["entries"][name]["candidate"]
   assert [stage["steps"] for stage in zoo.progress("tiny-mse")] == [12, 18, 21, 27, 33, 39]
