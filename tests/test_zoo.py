@@ -132,6 +132,14 @@ def test_a_family_continues_from_its_shipped_weights(tmp_path, monkeypatch):
   after, work = str(tmp_path / "work4"), str(tmp_path / "work5")
   with pytest.raises(FileNotFoundError, match="no finished --continue run"):
     zoo_maker.continue_family("tiny", work, chunk, after=after)
+  forged = tmp_path / "forged"
+  forged.mkdir()
+  (forged / "report.json").write_text('{"family": "tiny"')
+  with pytest.raises(ValueError, match="report.json is not JSON"):
+    zoo_maker.continue_family("tiny", work, chunk, after=str(forged))
+  (forged / "report.json").write_text('{"family": "tiny"}')
+  with pytest.raises(ValueError, match="lacks judged, replaced"):
+    zoo_maker.continue_family("tiny", work, chunk, after=str(forged))
   with pytest.raises(ValueError, match="continued another version of tiny-mse-0.005"):
     zoo_maker.continue_family("tiny", work, chunk, after=str(tmp_path / "work3"))
   for name in shipped:

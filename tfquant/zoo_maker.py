@@ -315,15 +315,28 @@ def _previous_report(after, family):
   if not os.path.exists(path):
     raise FileNotFoundError(f"--after={after} holds no finished --continue run "
                             f"(no report.json)")
-  with open(path) as f:
-    report = json.load(f)
-  if report["family"] != family or "judged" not in report:
-    raise ValueError(f"--after={after} continued {report['family']}, not {family}, or "
-                     f"before --after was possible")
+  report = _read_record(path, ("family", "judged", "replaced"))
+  if report["family"] != family:
+    raise ValueError(f"--after={after} continued {report['family']}, not {family}")
   return report
 
 
-def _copy_start(name, card, start, after=None, report=None):
+def _read_record(path, keys):
+  """The JSON object in `path` that a --continue run wrote, which has `keys`; a file that is
+  not one (cut short, edited, or from before --after) is an error that says so."""
+  try:
+    with open(path) as f:
+      record = json.load(f)
+  except json.JSONDecodeError as error:
+    raise ValueError(f"{path} is not JSON ({error})") from None
+  missing = [key for key in keys if not isinstance(record, dict) or key not in record]
+  if missing:
+    raise ValueError(f"{path} lacks {', '.join(missing)}: not a record of a --continue run "
+                     f"that --after can take")
+  return record
+
+
+def _copy_start(name, card, start, after, report):
   """Copies into `start` what entry `name` (its card `card`) continues from, with that card:
   its shipped weights, or its candidate in `after`, the work_dir of an earlier --continue run
   (its `report`) that kept the entry unshipped, with the unshipped chunks behind that
@@ -336,9 +349,9 @@ def _copy_start(name, card, start, after=None, report=None):
       if json.load(f) != card or name in report["replaced"]:
         raise ValueError(f"{previous} continued another version of {name} than the zoo's: "
                          f"--after takes a run whose family kept the zoo's entries")
-    with open(os.path.join(previous, "kodak.json")) as f:
-      chunks = _unshipped_chunks(os.path.join(previous, "start")) + [
-          _chunk(json.load(f), report["judged"])]
+    run = _read_record(os.path.join(previous, "kodak.json"),
+                       ("steps", "seconds", "cpus", "config", "kodak"))
+    chunks = _unshipped_chunks(os.path.join(previous, "start")) + [_chunk(run, report["judged"])]
     shutil.copytree(os.path.join(previous, "candidate"), partial)
     with open(os.path.join(partial, UNSHIPPED_CHUNKS), "w") as f:
       json.dump(chunks, f, indent=1)
