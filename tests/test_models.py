@@ -7,12 +7,15 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_compression as tfc
+from tensorflow_compression.python.distributions import helpers
 
 from tfquant import evaluate, latent_codecs, models, quantizers
 from tfquant.models import tiles
 from tfquant.coding import BitstreamError, coders
 from tfquant.latent_codecs import (FactorizedCodec, GaussianConditionalCodec,
                                    GaussianMixtureCodec, ShiftedGaussianCodec)
+from tfquant.latent_codecs.base import TAIL_MASS
 from tests.helpers import (TINY, coded_bytes, hard_forward, random_image, sample_image, tiny,
                            trained)
 
@@ -103,6 +106,28 @@ def test_decoded_symbols_equal_encoded(codec_cls, coder):
   assert bool(ok) and len(strings) == len(symbols) == len(decoded_symbols) == 1
   np.testing.assert_array_equal(decoded.numpy(), expected.numpy())
   np.testing.assert_array_equal(decoded_symbols[0].numpy(), symbols[0].numpy())
+
+
+def test_a_factorized_density_finds_tfcs_tails_and_finalizes_with_a_flat_channel():
+  """The coding offset and the tables' ranges come from a bisection that ends: TFC's search
+  (Adam steps until every channel crosses its target) runs forever on a channel whose slope
+  vanishes, and so hung `finalize`."""
+  codec = FactorizedCodec()
+  y = tf.random.normal([1, 6, 7, 3], seed=1) * 4
+  codec(y, training=True)
+  theirs = tfc.NoisyDeepFactorized(batch_shape=(3,))
+  for mine, their in zip(codec.prior.base.variables, theirs.base.variables):
+    their.assign(mine)
+  for search in (helpers.quantization_offset, lambda prior: helpers.lower_tail(prior, TAIL_MASS),
+                 lambda prior: helpers.upper_tail(prior, TAIL_MASS)):
+    np.testing.assert_allclose(search(codec.prior), search(theirs), atol=1e-2)
+  matrix = codec.prior.base._matrices[0]  # pylint: disable=protected-access
+  matrix.assign(tf.concat([matrix[:2], tf.fill([1, *matrix.shape[1:]], -200.0)], 0))
+  codec.finalize()
+  strings, symbols = codec.compress(y)
+  _, decoded, ok = codec.decompress(strings, tf.constant([6, 7]))
+  assert bool(ok)
+  np.testing.assert_array_equal(decoded[0], symbols[0])
 
 
 @pytest.mark.parametrize("arch", ["balle2017", "balle2018"])

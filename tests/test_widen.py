@@ -18,7 +18,7 @@ def widened(source):
 
 @pytest.mark.parametrize("arch,lmbda", [("balle2017", 0.01), ("balle2018", 0.01),
                                         ("balle2018", (0.002, 0.05))])
-def test_a_widened_model_codes_the_same_pixels_in_the_same_bytes(arch, lmbda):
+def test_a_widened_model_codes_as_the_narrow_one_did_to_a_rounding(arch, lmbda):
   source = trained(arch, lmbda=lmbda)
   wide = widened(source)
   wide.finalize()
@@ -30,12 +30,12 @@ def test_a_widened_model_codes_the_same_pixels_in_the_same_bytes(arch, lmbda):
   np.testing.assert_allclose(mine["x_hat"], theirs["x_hat"], atol=1e-5)  # sums of more terms
   assert float(mine["bpp"]) == pytest.approx(float(theirs["bpp"]), rel=1e-5)
   narrow_file, wide_file = (coding.encode(m, image, **rate) for m in (source, wide))
-  # The wider hyper-synthesis sums zero terms in another order: a few scale indices can flip
-  # (CI saw 193 bytes against 191 for a tiny variable-rate model).
+  # The wider transforms sum zero terms in another order, so a rounding can flip: a few scale
+  # indices (193 bytes against 191 for a tiny variable-rate model) or a pixel by 1 (1 of 18,432).
   assert abs(len(wide_file) - len(narrow_file)) <= max(2, 0.02 * len(narrow_file)), (
       len(narrow_file), len(wide_file))
-  np.testing.assert_array_equal(coding.decode(wide, wide_file),
-                                coding.decode(source, narrow_file))
+  off = np.abs(coding.decode(wide, wide_file).astype(int) - coding.decode(source, narrow_file))
+  assert off.max() <= 1 and np.count_nonzero(off) <= 0.001 * off.size, np.count_nonzero(off)
 
 
 def test_training_grows_the_new_channels_of_a_model_started_from_a_saved_narrow_one(tmp_path):

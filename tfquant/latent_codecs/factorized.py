@@ -1,5 +1,7 @@
 """Factorized latent codec: one learned density per channel, shared over space."""
 
+import math
+
 import tensorflow as tf
 import tensorflow_compression as tfc
 from tensorflow_compression.python.distributions import helpers
@@ -7,6 +9,49 @@ from tensorflow_compression.python.distributions import helpers
 from tfquant.coding import coders
 from tfquant.coding.tables import IndexedTables, quantized_tables
 from tfquant.latent_codecs.base import QuantizedLatentCodec, RANGE_CODER_PRECISION, TAIL_MASS
+
+
+class NoisyDeepFactorized(tfc.NoisyDeepFactorized):
+  """TFC's density, whose median (the coding offset) and tails (the tables' ranges) are found
+  by bisecting its increasing cumulative logits in a fixed number of steps.
+
+  TFC's own search takes Adam steps until every channel has crossed its target: where a
+  channel's slope vanishes the steps shrink to nothing before it crosses, and the loop, traced
+  in `finalize`, never ends (CI ran out of time on such a channel of a tiny widened model)."""
+
+  SEARCH_BOUND = 2.0**12  # the search stays within ±4096, beyond any latent an image gives
+  SEARCH_STEPS = 48  # bisection from ±4096 reaches float32's resolution within 40 steps
+
+  def _search(self, logit):
+    """Per channel, the x within ±SEARCH_BOUND whose cumulative logit is `logit`."""
+    logits_cumulative = self.base._logits_cumulative  # pylint: disable=protected-access
+    shape = self.batch_shape_tensor()
+
+    def halve(low, high):
+      middle = (low + high) / 2
+      below = logits_cumulative(middle) < logit
+      return tf.where(below, middle, low), tf.where(below, high, middle)
+
+    low, high = tf.while_loop(
+        lambda *_: tf.constant(True), halve,
+        (tf.fill(shape, -self.SEARCH_BOUND), tf.fill(shape, self.SEARCH_BOUND)),
+        maximum_iterations=self.SEARCH_STEPS)
+    return tf.stop_gradient((low + high) / 2)
+
+  def _quantization_offset(self):
+    median = self._search(0.0)
+    return median - tf.round(median)
+
+  def _lower_tail(self, tail_mass):
+    return self._search(-self._tail_logit(tail_mass))
+
+  def _upper_tail(self, tail_mass):
+    return self._search(self._tail_logit(tail_mass))
+
+  @staticmethod
+  def _tail_logit(tail_mass):
+    """The cumulative logit above which `tail_mass / 2` of the mass lies."""
+    return math.log((1.0 - tail_mass / 2) / (tail_mass / 2))
 
 
 class FactorizedCodec(QuantizedLatentCodec):
@@ -39,7 +84,7 @@ class FactorizedCodec(QuantizedLatentCodec):
   def build(self, input_shape):
     super().build(input_shape)
     with tf.name_scope(self.name):
-      self.prior = tfc.NoisyDeepFactorized(batch_shape=(self.channels,), dtype=tf.float32)
+      self.prior = NoisyDeepFactorized(batch_shape=(self.channels,), dtype=tf.float32)
 
   def offset(self, training):
     """The quantization offset (None for integers)."""

@@ -73,7 +73,7 @@ def _zero_density(codec, width=0.1):
   and so the coding offset, is 0) and k the width of its central 98% over `width`: the
   network's first layer scaled by k and shifted."""
   base = codec.prior.base
-  low, high = (np.asarray(tail(base, 0.02)) for tail in (tfc.lower_tail, tfc.upper_tail))
+  low, high = (np.asarray(tail(codec.prior, 0.02)) for tail in (tfc.lower_tail, tfc.upper_tail))
   channel = int(np.argmin(high - low))
   k = max(1.0, float(high[channel] - low[channel]) / width)
   first = tf.nn.softplus(base._matrices[0][channel]).numpy()  # pylint: disable=protected-access
@@ -82,7 +82,7 @@ def _zero_density(codec, width=0.1):
     for i, variable in enumerate(getattr(base, group)):
       density[f"{group}/{i}"] = variable[channel].numpy()
   density["_matrices/0"] = tfp.math.softplus_inverse(k * first).numpy()
-  median = float(tfc.lower_tail(base, 1.0)[channel])  # where the cdf's logit is 0
+  median = float(tfc.lower_tail(codec.prior, 1.0)[channel])  # where the cdf's logit is 0
   density["_biases/0"] = density["_biases/0"] + first * median
   return density
 
