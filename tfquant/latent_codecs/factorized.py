@@ -17,7 +17,7 @@ class NoisyDeepFactorized(tfc.NoisyDeepFactorized):
 
   TFC's own search takes Adam steps until every channel has crossed its target: where a
   channel's slope vanishes the steps shrink to nothing before it crosses, and the loop, traced
-  in `finalize`, never ends (CI ran out of time on such a channel of a tiny widened model)."""
+  in `finalize`, never ends, out of reach of any Python timeout."""
 
   SEARCH_BOUND = 2.0**12  # the search stays within ±4096, beyond any latent an image gives
   SEARCH_STEPS = 48  # bisection from ±4096 reaches float32's resolution within 40 steps
