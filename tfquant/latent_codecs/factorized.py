@@ -39,8 +39,7 @@ class NoisyDeepFactorized(tfc.NoisyDeepFactorized):
     return tf.stop_gradient((low + high) / 2)
 
   def _quantization_offset(self):
-    median = self._search(0.0)
-    return median - tf.round(median)
+    return self._search(0.0)  # the median: helpers.quantization_offset keeps its fraction
 
   def _lower_tail(self, tail_mass):
     return self._search(-self._tail_logit(tail_mass))
