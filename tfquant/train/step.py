@@ -63,8 +63,13 @@ def objective(result, lmbda_balance=0.0):
 
 
 def make_train_step(model, optimizer):
-  """A compiled single-device step, for quick experiments (`fit`) and benchmarks."""
-  optimizer.build(model.trainable_variables)  # slots made inside the step would trace it twice
+  """A compiled single-device step, for quick experiments (`fit`) and benchmarks; `optimizer`
+  is a Keras optimizer, new or legacy."""
+  # Slots made inside the step would trace it twice.
+  if isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer):
+    optimizer._create_all_weights(model.trainable_variables)  # pylint: disable=protected-access
+  else:
+    optimizer.build(model.trainable_variables)
 
   # The model's control flow is Python's (on settings, never on tensors): AutoGraph would only
   # re-transpile every layer's source at each trace, half the tracing time.
@@ -80,7 +85,8 @@ def make_train_step(model, optimizer):
 
 
 def fit(model, dataset, steps, learning_rate=1e-4, optimizer=None):
-  """Trains `model` for `steps` batches on one device; returns the per-step metrics."""
+  """Trains `model` for `steps` batches on one device (with Adam, or `optimizer`); returns the
+  per-step metrics."""
   optimizer = optimizer or tf.keras.optimizers.Adam(learning_rate)
   train_step = make_train_step(model, optimizer)
   return [{k: float(v) for k, v in train_step(x).items()} for x in dataset.take(steps)]
