@@ -244,4 +244,5 @@ def test_a_variable_rate_entry_carries_its_curve_and_resumes_its_evaluation(tmp_
   assert [chunk["kodak_curve"] for chunk in continued["history"]] == [
       card["kodak_curve"], continued["kodak_curve"]]
   assert (continued["total_steps"], continued["config"]["lmbda_max"]) == (7, 0.05)
-  assert zoo.progress("tiny-vr") == []  # no fixed-rate family
+  assert [(stage["steps"], stage["curve"]) for stage in zoo.progress("tiny-vr")] == [
+      (5, zoo.kodak_points(card)), (7, zoo.kodak_points(continued))]  # the model's every rate

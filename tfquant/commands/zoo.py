@@ -18,9 +18,10 @@ from absl import app, flags
 from tfquant import commands
 
 flags.DEFINE_boolean("json", False, "Print JSON instead of a table.")
-flags.DEFINE_boolean("history", False, "Each fixed-rate family's Kodak BD figures against "
-                     "--reference after its first training and after each chunk of "
-                     "`make-zoo --continue` that replaced some of its entries.")
+flags.DEFINE_boolean("history", False, "Each family's Kodak BD figures (a variable-rate "
+                     "entry's over its every rate) against --reference after its first "
+                     "training and after each chunk of `make-zoo --continue` that replaced "
+                     "some of its entries.")
 flags.DEFINE_string("reference", "WebP", "--history: the reference curve (a word of its "
                     "label: WebP, JPEG, BPG, cheng2020-anchor, ...).")
 FLAGS = flags.FLAGS

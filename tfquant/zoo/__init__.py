@@ -111,14 +111,12 @@ def _chunk_keys(history):
 
 
 def progress(family):
-  """Where the fixed-rate family `family` has been, chunk by chunk: [{"date", "steps",
-  "cpu_hours", "curve"}], oldest first, its Kodak curve (`kodak_curve`'s points) after its
-  first training and after each chunk that replaced some of its entries ([] for a family of
-  variable-rate entries). Steps and CPU-hours are summed over the entries' histories, so a
-  start they share counts once per entry."""
-  histories = [lineage(card(name)) for name in families()[family] if not variable_rate(name)]
-  if not histories:
-    return []
+  """Where the family `family` has been, chunk by chunk: [{"date", "steps", "cpu_hours",
+  "curve"}], oldest first, its Kodak curve (`kodak_curve`'s points: a variable-rate entry's
+  every rate) after its first training and after each chunk that replaced some of its
+  entries. Steps and CPU-hours are summed over the entries' histories, so a start they share
+  counts once per entry."""
+  histories = [lineage(card(name)) for name in families()[family]]
   keys = [_chunk_keys(history) for history in histories]
   order = {}  # chunk → (date, its latest place in a history): chunks of one date in order
   for chunk_keys in keys:
@@ -135,13 +133,13 @@ def progress(family):
         "steps": sum(chunk["steps"] for chunks in taken for chunk in chunks),
         "cpu_hours": sum(chunk["training_seconds"] * chunk["cpus"]
                          for chunks in taken for chunk in chunks) / 3600,
-        "curve": sorted(kodak_point(chunks[-1]["kodak"]) for chunks in taken)})
+        "curve": sorted(point for chunks in taken for point in kodak_points(chunks[-1]))})
   return result
 
 
 def progress_rows(reference):
   """[{"family", "reference", "date", "steps", "cpu_hours", BD figures}]: `progress` of every
-  fixed-rate family against the reference curve whose label has the word `reference`."""
+  family against the reference curve whose label has the word `reference`."""
   from tfquant import rd_curves  # pylint: disable=import-outside-toplevel  (as `references`)
   curves = references()
   labels = [label for label in curves if reference.lower() in label.lower().split()]
